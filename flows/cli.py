@@ -1,0 +1,91 @@
+"""`seed-digest run`: an ad hoc run of the flow on Prefect's ephemeral server, with a progress bar."""
+
+import argparse
+import os
+import sys
+
+# Quiet, offline-friendly Prefect defaults for a terminal run; anything the user set wins.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",  # the first start migrates a new database
+    "PREFECT_LOGGING_LEVEL": "CRITICAL",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line; it imports nothing of Prefect's, whose settings must see the environment first."""
+    root = argparse.ArgumentParser(prog="seed-digest", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="digest the seed files under SOURCE into Parquet tables under DATA")
+    run.add_argument("--source", default="seeds", help="folder or glob of seed files (default: seeds)")
+    run.add_argument("--data", default="data", help="output folder of the Parquet tables (default: data)")
+    run.add_argument("--algorithm", default="lexrank",
+                     help="sumy summarizer: lexrank (default), textrank, lsa, luhn, kl, sumbasic, reduction, edmundson")
+    length = run.add_mutually_exclusive_group()
+    length.add_argument("--sentences", type=int, default=3, help="summary length in sentences (default: 3)")
+    length.add_argument("--ratio", type=float, help="summary length as a share of the document's sentences")
+    run.add_argument("--language", help="ISO 639-1 code for every document instead of detecting it")
+    run.add_argument("--batch-size", type=int, default=100, help="documents per task (default: 100)")
+    run.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
+    run.add_argument("--min-sentences", type=int, default=2, help="fewer sentences after cleaning is a reject")
+    run.add_argument("--near-duplicate-threshold", type=float, default=0.8,
+                     help="estimated Jaccard similarity of word 3-shingles from which documents are near duplicates")
+    run.add_argument("--lock-timeout", type=float, default=0.0,
+                     help="seconds to wait for another run on the same data folder (default: fail at once)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--verbose", action="store_true", help="show Prefect's logs")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    for name, value in PREFECT_DEFAULTS.items():
+        if not (args.verbose and name == "PREFECT_LOGGING_LEVEL"):
+            os.environ.setdefault(name, value)
+    from prefect.task_runners import ProcessPoolTaskRunner
+    from rich.console import Console
+    from rich.table import Table
+
+    from flows.digest import check_parameters, digest
+
+    console = Console(stderr=True)
+    ratio = args.ratio
+    sentences = None if ratio is not None else args.sentences
+    try:
+        check_parameters(args.algorithm, sentences, ratio, args.batch_size, args.min_sentences,
+                         args.near_duplicate_threshold)
+        if args.workers < 1:
+            raise ValueError(f"--workers must be at least 1, not {args.workers}")
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+    flow = digest.with_options(task_runner=ProcessPoolTaskRunner(max_workers=args.workers))
+    state = flow(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=sentences,
+                 ratio=ratio, language=args.language, batch_size=args.batch_size,
+                 min_sentences=args.min_sentences, near_duplicate_threshold=args.near_duplicate_threshold,
+                 lock_timeout=args.lock_timeout, show_progress=not args.no_progress and sys.stderr.isatty(),
+                 return_state=True)
+    if state.is_failed():
+        error = state.result(raise_on_failure=False)
+        console.print(f"[red]error:[/red] {error}")
+        return 1
+    report = state.result()
+    if report.run_id is None:
+        console.print(f"nothing new: {report.files} file(s) under {args.source}, "
+                      f"{report.already_recorded} input(s) already recorded in {args.data}")
+        return 0
+    table = Table(title=f"run {report.run_id}")
+    for column in ("files", "already recorded", "inputs", "documents", "duplicates", "rejects", "summaries"):
+        table.add_column(column, justify="right")
+    table.add_row(*(str(getattr(report, name.replace(" ", "_"))) for name in
+                    ("files", "already recorded", "inputs", "documents", "duplicates", "rejects", "summaries")))
+    Console().print(table)
+    if report.reject_reasons:
+        Console().print("rejects by reason: " + ", ".join(f"{k} {v}" for k, v in report.reject_reasons.items()))
+    Console().print(f"Parquet tables under {args.data}/ (documents, summaries, duplicates, rejects, runs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""The seed-digest flow: ingest -> normalise -> clean -> deduplicate -> summarise -> write, one task per batch."""
+
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+import polars as pl
+from prefect import flow, get_run_logger, runtime
+from prefect.futures import wait
+from prefect.utilities.annotations import unmapped
+from prefect.task_runners import ProcessPoolTaskRunner
+
+from flows.progress import BatchProgress
+from tasks.clean import CleanOptions, boilerplate_lines, clean_batch, normalize_batch
+from tasks.dedup import DedupOptions, deduplicate_run
+from tasks.ingest import discover, ingest_batch
+from tasks.store import (canonical_signatures, exclusive, new_run_id, recorded_inputs, remove_uncommitted,
+                         write_run_task)
+from tasks.schema import STAGES
+from tasks.summarize import SummaryOptions, summarize_batch
+
+DEFAULT_BATCH_SIZE = 100
+
+
+@dataclass
+class RunReport:
+    """What a run did: the same counts as its row in the runs table (none is written when nothing was new)."""
+
+    run_id: str | None
+    files: int = 0
+    already_recorded: int = 0
+    inputs: int = 0
+    documents: int = 0
+    duplicates: int = 0
+    rejects: int = 0
+    summaries: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    written: list[str] = field(default_factory=list)
+
+
+def batches(frame: pl.DataFrame, size: int) -> list[pl.DataFrame]:
+    return [frame.slice(offset, size) for offset in range(0, frame.height, size)] or [frame]
+
+
+def collect(futures, stage: str, progress) -> list:
+    """Results of a stage's batch futures, advancing the progress bar as each finishes."""
+    progress.stage(stage, len(futures))
+    pending = set(futures)
+    while pending:
+        done, pending = wait(list(pending), timeout=0.5)
+        for _ in done:
+            progress.advance(stage)
+    return [future.result() for future in futures]
+
+
+def check_parameters(algorithm: str, sentences: int | None, ratio: float | None, batch_size: int,
+                     min_sentences: int, near_duplicate_threshold: float) -> tuple:
+    """Options for every stage from the flow's parameters; a bad value fails here, before any work."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    if min_sentences < 1:
+        raise ValueError(f"min_sentences must be at least 1, not {min_sentences}")
+    if not 0 < near_duplicate_threshold <= 1:
+        raise ValueError(f"near_duplicate_threshold must be in (0, 1], not {near_duplicate_threshold}")
+    if ratio is not None and sentences is not None:
+        sentences = None  # a ratio given explicitly overrides the default sentence count
+    clean = CleanOptions(min_sentences=min_sentences)
+    return (clean, DedupOptions(threshold=near_duplicate_threshold, num_perm=clean.num_perm),
+            SummaryOptions(algorithm=algorithm, sentences=sentences, ratio=ratio))
+
+
+@flow(name="seed-digest", task_runner=ProcessPoolTaskRunner(), validate_parameters=True)
+def digest(
+    source: str = "seeds",
+    data_dir: str = "data",
+    algorithm: str = "lexrank",
+    sentences: int | None = 3,
+    ratio: float | None = None,
+    language: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    min_sentences: int = 2,
+    near_duplicate_threshold: float = 0.8,
+    lock_timeout: float = 0.0,
+    show_progress: bool = False,
+) -> RunReport:
+    """Digest every new seed input under `source` into the Parquet tables under `data_dir`.
+
+    `language` forces an ISO 639-1 code instead of detecting it per document; `ratio` (0-1] replaces
+    `sentences` as the summary length. Inputs already recorded in data_dir are skipped, so a re-run on the
+    same input writes nothing.
+    """
+    clean_options, dedup_options, summary_options = check_parameters(
+        algorithm, sentences, ratio, batch_size, min_sentences, near_duplicate_threshold)
+    progress = BatchProgress(enabled=show_progress)
+    logger = get_run_logger()
+    started = datetime.now(timezone.utc)
+    run_id = new_run_id(started)
+    report = RunReport(run_id=run_id)
+
+    @contextmanager
+    def timed(stage: str):
+        began = time.perf_counter()
+        yield
+        report.stage_seconds[stage] = round(time.perf_counter() - began, 3)
+
+    with exclusive(data_dir, lock_timeout), progress:
+        for path in remove_uncommitted(data_dir):
+            logger.warning("removed %s, left by a run that did not finish", path)
+        with timed("ingest"):
+            files = discover(source)
+            known = recorded_inputs(data_dir)
+            file_batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
+            ingested = collect(ingest_batch.map(file_batches), "ingest", progress) if files else []
+            inputs = pl.concat([batch[0] for batch in ingested]) if ingested else None
+            ingest_rejects = pl.concat([batch[1] for batch in ingested]) if ingested else None
+        report.files = len(files)
+        if inputs is None or inputs.height + ingest_rejects.height == 0:
+            logger.info("no seed files under %s", source)
+            report.run_id = None
+            return report
+        is_new = ~pl.col("input_id").is_in(list(known))
+        report.already_recorded = inputs.height + ingest_rejects.height
+        inputs, ingest_rejects = inputs.filter(is_new), ingest_rejects.filter(is_new)
+        report.inputs = inputs.height + ingest_rejects.height
+        report.already_recorded -= report.inputs
+        if report.inputs == 0:
+            logger.info("all %d inputs under %s are already recorded in %s: nothing to do",
+                        report.already_recorded, source, data_dir)
+            report.run_id = None
+            return report
+
+        with timed("clean"):
+            normalized = collect(normalize_batch.map(batches(inputs, batch_size)), "normalize", progress)
+            boilerplate = boilerplate_lines(pl.concat(normalized), clean_options)
+            cleaned = collect(clean_batch.map(normalized, unmapped(boilerplate), unmapped(clean_options),
+                                              unmapped(language)), "clean", progress)
+            documents = pl.concat([batch[0] for batch in cleaned])
+            rejects = pl.concat([ingest_rejects] + [batch[1] for batch in cleaned])
+        with timed("deduplicate"):
+            documents, duplicates = deduplicate_run(documents, canonical_signatures(data_dir), dedup_options)
+        with timed("summarize"):
+            summary_batches = batches(documents, batch_size)
+            summaries = pl.concat(collect(summarize_batch.map(summary_batches, unmapped(summary_options)),
+                                          "summarize", progress))
+
+        report.documents, report.duplicates = documents.height, duplicates.height
+        report.rejects, report.summaries = rejects.height, summaries.height
+        report.reject_reasons = dict(rejects.group_by("reason").len().sort("reason").iter_rows())
+        if report.documents + report.duplicates + report.rejects != report.inputs:
+            raise RuntimeError(f"inputs not accounted for: {report.documents} documents + {report.duplicates} "
+                               f"duplicates + {report.rejects} rejects != {report.inputs} inputs")
+        with timed("write"):
+            runs = runs_row(report, started, source, {
+                "source": source, "data_dir": data_dir, "language": language, "batch_size": batch_size,
+                "clean": asdict(clean_options), "dedup": asdict(dedup_options), "summary": asdict(summary_options),
+            })
+            written = write_run_task(data_dir, run_id, started.date(), {
+                "documents": documents, "summaries": summaries, "duplicates": duplicates, "rejects": rejects,
+                "runs": runs,
+            })
+        report.written = [str(path) for path in written]
+        logger.info("run %s: %d inputs -> %d documents, %d duplicates, %d rejects; %d summaries", run_id,
+                    report.inputs, report.documents, report.duplicates, report.rejects, report.summaries)
+        return report
+
+
+def runs_row(report: RunReport, started: datetime, source: str, parameters: dict) -> pl.DataFrame:
+    """The runs-table row of a report; stage timings end before the write, which the row itself is part of."""
+    return pl.DataFrame([{
+        "flow_run_id": str(runtime.flow_run.id) if runtime.flow_run.id else None,
+        "started_at": started, "finished_at": datetime.now(timezone.utc), "source": source,
+        "parameters": json.dumps(parameters, sort_keys=True),
+        "files": report.files, "already_recorded": report.already_recorded, "inputs": report.inputs,
+        "documents": report.documents, "duplicates": report.duplicates, "rejects": report.rejects,
+        "summaries": report.summaries, "stage_seconds": {stage: report.stage_seconds.get(stage) for stage in STAGES},
+    }])

@@ -1,0 +1,241 @@
+"""Clean: turn decoded inputs into body text, a title and the record of what was stripped.
+
+Two passes over batches. `normalize_inputs` repairs Unicode, extracts HTML/Markdown main text and splits lines;
+the flow then picks, per source, the short lines that recur across many documents (`boilerplate_lines`); `clean_documents` then strips it, the header block above the
+headline and trailers such as a "Source" glued to the last sentence, and measures what is left.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import ftfy
+import polars as pl
+import trafilatura
+from datasketch import MinHash
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.ingest import REJECTS_SCHEMA, RECORD_COLUMNS, InputError, reject_row
+from tasks.language import detect_language, sentence_spans, tokens, word_count
+
+# Space-like characters become a plain space; invisible ones that break words or hashes go.
+SPACE_LIKE = dict.fromkeys(
+    [0x00A0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000, 0x0009, 0x000B, 0x000C], " "
+)
+INVISIBLE = dict.fromkeys([0x200B, 0x2060, 0xFEFF, 0x00AD], None)
+LINE_BREAKS = dict.fromkeys([0x2028, 0x2029, 0x0085], "\n")
+CHARACTER_MAP = str.maketrans({**SPACE_LIKE, **INVISIBLE, **LINE_BREAKS})
+SPACES = re.compile(r" {2,}")
+# A line ending like a sentence (terminal punctuation, maybe inside quotes or brackets) is body text.
+SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’»)\]]*$")
+# Text after the last sentence end that is a few words without punctuation: "… militia groups. Source"
+GLUED_TRAILER = re.compile(r"^(.*(?<![\s.][A-Z])[.!?…][\"'”’»)\]]*)\s+([^\W\d_][\w'’&\- ]{0,40})$")
+MAX_TRAILER_WORDS = 3
+MAX_BOILERPLATE_WORDS = 15
+BODY_LINE_WORDS = 25
+MARKDOWN_RULES = [
+    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), ""),
+    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),
+    (re.compile(r"^\s{0,3}(?:[-*+]|\d+[.)])\s+", re.M), ""),
+    (re.compile(r"^\s{0,3}>\s?", re.M), ""),
+    (re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1"), r"\2"),
+    (re.compile(r"^\s{0,3}(?:[-*_]\s*){3,}$", re.M), ""),
+]
+MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", re.M)
+
+NORMALIZED_SCHEMA = {**RECORD_COLUMNS, "title_hint": pl.String, "lines": pl.List(pl.String)}
+DOCUMENTS_SCHEMA = {
+    **RECORD_COLUMNS, "title": pl.String, "text": pl.String, "language": pl.String, "word_count": pl.Int32,
+    "sentence_count": pl.Int32, "boilerplate": pl.List(pl.String), "text_hash": pl.String,
+    "minhash": pl.List(pl.UInt32),
+}
+
+
+@dataclass(frozen=True)
+class CleanOptions:
+    min_sentences: int = 2
+    min_boilerplate_articles: int = 3
+    min_boilerplate_share: float = 0.1
+    num_perm: int = 128
+    shingle_words: int = 3
+    minhash_seed: int = 1
+
+
+def fix_text(text: str) -> str:
+    """Mojibake, NBSPs and friends, odd line breaks and runs of spaces repaired; curly quotes kept."""
+    text = ftfy.fix_text(text, uncurl_quotes=False, normalization="NFC")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(CHARACTER_MAP)
+    return SPACES.sub(" ", text)
+
+
+def html_main_text(html: str) -> tuple[str | None, str]:
+    """Title and main text of a page (trafilatura), falling back to all visible text for tiny pages."""
+    extracted = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False,
+                                            include_tables=False, favor_precision=True)
+    title = getattr(extracted, "title", None) if extracted is not None else None
+    text = getattr(extracted, "text", None) if extracted is not None else None
+    if not text:
+        text = trafilatura.html2txt(html) or ""
+    return title, text
+
+
+def markdown_text(markdown: str) -> tuple[str | None, str]:
+    """Title (first heading) and plain text of Markdown; headings stay as lines of their own."""
+    heading = MARKDOWN_HEADING.search(markdown)
+    text = MARKDOWN_HEADING.sub(r"\1", markdown)
+    for pattern, replacement in MARKDOWN_RULES:
+        text = pattern.sub(replacement, text)
+    return (heading.group(1) if heading else None), text
+
+
+def text_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
+def line_key(line: str) -> str:
+    """What makes two lines the same line for boilerplate counting: case and punctuation ignored."""
+    return " ".join(tokens(line))
+
+
+def normalize_inputs(inputs: pl.DataFrame) -> pl.DataFrame:
+    """Main text of each input, repaired and split into lines; the title of HTML/Markdown joins the hint."""
+    rows = []
+    for row in inputs.iter_rows(named=True):
+        raw, title = row["raw"], row["title_hint"]
+        if row["format"] == "html":
+            page_title, raw = html_main_text(raw)
+            title = title or page_title
+        elif row["format"] == "md":
+            heading, raw = markdown_text(raw)
+            title = title or heading
+        rows.append({**{key: row[key] for key in RECORD_COLUMNS},
+                     "title_hint": fix_text(title).strip() if title else None,
+                     "lines": text_lines(fix_text(raw))})
+    return pl.DataFrame(rows, schema=NORMALIZED_SCHEMA)
+
+
+def boilerplate_lines(normalized: pl.DataFrame, options: CleanOptions) -> dict[str, set[str]]:
+    """Per source, the keys of short lines that occur in enough of its articles to be site chrome.
+
+    Copies of one article share their headline, so lines are counted per distinct article (named by its
+    first long line), not per document: a story scraped three times does not make its headline chrome.
+    """
+    long_line = pl.element().str.count_matches(r"\S+") > MAX_BOILERPLATE_WORDS
+    articles = normalized.select(
+        "source", "lines",
+        pl.col("lines").list.eval(pl.element().filter(long_line)).list.first()
+        .fill_null(pl.col("lines").list.join("\n")).alias("article"),
+    )
+    counted = articles.group_by("source").agg(pl.col("article").n_unique().alias("articles"))
+    repeated = (
+        articles.select("source", "article", pl.col("lines").alias("line"))
+        .explode("line")
+        .filter(pl.col("line").str.count_matches(r"\S+") <= MAX_BOILERPLATE_WORDS)
+        .with_columns(pl.col("line").map_elements(line_key, return_dtype=pl.String).alias("key"))
+        .filter(pl.col("key") != "")
+        .unique(["source", "article", "key"])
+        .group_by("source", "key")
+        .agg(pl.len().alias("line_articles"))
+        .join(counted, on="source")
+        .filter(
+            (pl.col("line_articles") >= options.min_boilerplate_articles)
+            & (pl.col("line_articles") >= options.min_boilerplate_share * pl.col("articles"))
+        )
+    )
+    found: dict[str, set[str]] = {}
+    for source, key in repeated.select("source", "key").iter_rows():
+        found.setdefault(source, set()).add(key)
+    return found
+
+
+def strip_boilerplate(lines: list[str], repeated: set[str], title_hint: str | None):
+    """(title, body lines, removed lines): repeated site lines, the header block and glued trailers go.
+
+    The header block is the run of lines above the first body line (one that ends like a sentence or is
+    long): its longest line is the headline, the rest is site chrome ("Rawabet Center", "In Rawabet Center").
+    """
+    removed = [line for line in lines if line_key(line) in repeated]
+    lines = [line for line in lines if line_key(line) not in repeated]
+    first_body = next((i for i, line in enumerate(lines) if _is_body_line(line)), len(lines))
+    header, body = lines[:first_body], lines[first_body:]
+    title = title_hint
+    if not body:  # no line reads like a sentence: keep everything rather than guess
+        header, body = [], header
+    if header:
+        headline = max(reversed(header), key=lambda line: len(line.split()))
+        title = title or headline
+        removed += [line for line in header if line is not headline]
+    body, trailers = _strip_trailers(body)
+    return title, body, removed + trailers
+
+
+def _is_body_line(line: str) -> bool:
+    return bool(SENTENCE_END.search(line)) or len(line.split()) > BODY_LINE_WORDS
+
+
+def _strip_trailers(body: list[str]) -> tuple[list[str], list[str]]:
+    """Short unpunctuated lines at the end, and a few words glued after the last sentence's full stop."""
+    trailers: list[str] = []
+    while len(body) > 1 and not _is_body_line(body[-1]) and len(body[-1].split()) <= MAX_TRAILER_WORDS:
+        trailers.insert(0, body.pop())
+    if body:
+        glued = GLUED_TRAILER.match(body[-1])
+        if glued and len(glued.group(2).split()) <= MAX_TRAILER_WORDS:
+            trailers.insert(0, glued.group(2).strip())
+            body = body[:-1] + [glued.group(1)]
+    return body, trailers
+
+
+def text_hash(text: str) -> str:
+    """Hash of the text's case-folded word tokens: equal for texts that differ only in case, spacing, punctuation."""
+    return hashlib.sha256(" ".join(tokens(text)).encode()).hexdigest()
+
+
+def minhash_signature(text: str, options: CleanOptions) -> list[int]:
+    """MinHash (datasketch, affine32 scheme) over word shingles of the normalised tokens."""
+    words_ = tokens(text)
+    size = options.shingle_words
+    shingles = {" ".join(words_[i:i + size]) for i in range(max(1, len(words_) - size + 1))}
+    signature = MinHash(num_perm=options.num_perm, seed=options.minhash_seed, scheme="affine32")
+    signature.update_batch([shingle.encode() for shingle in shingles])
+    return signature.hashvalues.tolist()
+
+
+def clean_documents(normalized: pl.DataFrame, boilerplate: dict[str, set[str]], options: CleanOptions,
+                    language: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(documents, rejects): body text with title, language, counts and dedup keys; too little text is a reject."""
+    documents, rejects = [], []
+    for row in normalized.iter_rows(named=True):
+        title, body, removed = strip_boilerplate(row["lines"], boilerplate.get(row["source"], set()),
+                                                 row["title_hint"])
+        text = "\n\n".join(body)
+        code = language or detect_language(text or (title or ""))
+        sentences = sentence_spans(text, code)
+        try:
+            if not text:
+                raise InputError("empty", "no text is left once site boilerplate is removed")
+            if len(sentences) < options.min_sentences:
+                raise InputError("too_short", f"{len(sentences)} sentence(s) after cleaning; "
+                                              f"a summary needs at least {options.min_sentences}")
+        except InputError as error:
+            rejects.append(reject_row(row, "clean", error, text or "\n".join(row["lines"])))
+            continue
+        documents.append({
+            **{key: row[key] for key in RECORD_COLUMNS},
+            "title": title, "text": text, "language": code, "word_count": word_count(text),
+            "sentence_count": len(sentences), "boilerplate": removed,
+            "text_hash": text_hash(text), "minhash": minhash_signature(text, options),
+        })
+    return pl.DataFrame(documents, schema=DOCUMENTS_SCHEMA), pl.DataFrame(rejects, schema=REJECTS_SCHEMA)
+
+
+@task(name="normalize-batch", cache_policy=NO_CACHE)
+def normalize_batch(inputs: pl.DataFrame) -> pl.DataFrame:
+    return normalize_inputs(inputs)
+
+
+@task(name="clean-batch", cache_policy=NO_CACHE)
+def clean_batch(normalized: pl.DataFrame, boilerplate: dict[str, set[str]], options: CleanOptions,
+                language: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return clean_documents(normalized, boilerplate, options, language)

@@ -1,0 +1,252 @@
+"""Ingest: find seed files, read and decode them into one row per input, or a reject row saying why not.
+
+An input is a whole .txt/.md/.html file, or one record of a .json/.jsonl file. Its input_id hashes where it
+came from and its bytes, so a re-run can tell what is already recorded in data/.
+"""
+
+import glob
+import hashlib
+import json
+import os
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import charset_normalizer
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+FORMATS = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
+           ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+TEXT_FIELDS = ("text", "content", "body", "article")
+TITLE_FIELDS = ("title", "headline")
+BOMS = [  # longest first: the UTF-32 LE BOM starts with the UTF-16 LE one
+    (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
+]
+# A Western single-byte reading is preferred when it is nearly as clean as charset-normalizer's best guess,
+# which on short texts often names a Baltic or Central European code page for plain cp1252.
+WESTERN_CODEC = "cp1252"
+WESTERN_CHAOS_TOLERANCE = 0.1
+MAX_CONTROL_SHARE = 0.01
+
+RECORD_COLUMNS = {
+    "input_id": pl.String, "source": pl.String, "path": pl.String, "record": pl.Int64, "uri": pl.String,
+    "format": pl.String, "encoding": pl.String, "size_bytes": pl.Int64, "content_sha256": pl.String,
+    "modified_at": pl.Datetime("us", "UTC"), "fetched_at": pl.Datetime("us", "UTC"),
+}
+INPUTS_SCHEMA = {**RECORD_COLUMNS, "raw": pl.String, "title_hint": pl.String}
+REJECTS_SCHEMA = {**RECORD_COLUMNS, "stage": pl.String, "reason": pl.String, "detail": pl.String, "text": pl.String}
+
+
+class InputError(Exception):
+    """A reason an input cannot become a document: `reason` is a short code, the message says why."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SeedFile:
+    path: str  # as given or found, for reading
+    relative: str  # relative to the source root: the stable name recorded in data/
+    source: str  # the site or folder it belongs to, for boilerplate statistics
+
+
+def discover(source: str) -> list[SeedFile]:
+    """Seed files under a folder (recursively) or matching a glob, in a stable order."""
+    if glob.has_magic(source):
+        root = Path(source.split("*")[0].split("?")[0].split("[")[0])
+        root = root if root.is_dir() else root.parent
+        candidates = [Path(p) for p in glob.glob(source, recursive=True)]
+    elif Path(source).is_dir():
+        root = Path(source)
+        candidates = [p for p in root.rglob("*")]
+    elif Path(source).is_file():
+        root = Path(source).parent
+        candidates = [Path(source)]
+    else:
+        raise FileNotFoundError(f"seed source {source!r} is neither a folder, a file nor a glob that matches")
+    files = []
+    for path in sorted(candidates):
+        if path.suffix.lower() not in FORMATS or not path.is_file() or _hidden(path.relative_to(root)):
+            continue
+        relative = path.relative_to(root)
+        folder = relative.parts[0] if len(relative.parts) > 1 else (root.resolve().name or "root")
+        files.append(SeedFile(str(path), relative.as_posix(), folder))
+    return files
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Text and encoding name of a file's bytes: BOMs, UTF-8, UTF-16 without BOM, then cp1252 or the best guess."""
+    if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+        raise InputError("empty", "the input holds no text")
+    for bom, codec in BOMS:
+        if data.startswith(bom):
+            return _checked(data[len(bom):], codec, codec.replace("-sig", "-bom"))
+    if b"\x00" in data:
+        codec = _utf16_without_bom(data)
+        if codec is None:
+            raise InputError("binary", f"{data.count(0)} NUL bytes in {len(data)}: not a text file")
+        return _checked(data, codec, codec)
+    try:
+        return _checked(data, "utf-8", "utf-8")
+    except InputError as error:
+        if error.reason != "undecodable":
+            raise
+    best = charset_normalizer.from_bytes(data).best()
+    if best is None:
+        raise InputError("undecodable", "no text encoding (UTF-8, UTF-16, cp1252, latin-1, ...) reads it cleanly")
+    western = charset_normalizer.from_bytes(data, cp_isolation=[WESTERN_CODEC]).best()
+    if western is not None and western.chaos <= best.chaos + WESTERN_CHAOS_TOLERANCE:
+        return _checked(data, WESTERN_CODEC, WESTERN_CODEC)
+    return _checked(data, best.encoding, best.encoding)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 LE/BE guessed from NULs in odd or even positions, as ASCII-heavy UTF-16 text has."""
+    sample = data[:4096]
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    half = len(sample) / 2
+    if odd > 0.3 * half and even < 0.05 * half:
+        return "utf-16-le"
+    if even > 0.3 * half and odd < 0.05 * half:
+        return "utf-16-be"
+    return None
+
+
+def _checked(data: bytes, codec: str, name: str) -> tuple[str, str]:
+    try:
+        text = data.decode(codec)
+    except (UnicodeDecodeError, LookupError) as error:
+        raise InputError("undecodable", f"not valid {name}: {error}") from None
+    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f")
+    if controls > MAX_CONTROL_SHARE * len(text):
+        raise InputError("binary", f"{controls} control characters in {len(text)} decoded as {name}: not a text file")
+    if not text.strip():
+        raise InputError("empty", "the input holds only white space")
+    return text, name
+
+
+def input_id(relative: str, record: int | None, content_sha256: str) -> str:
+    key = f"{relative}\x00{'' if record is None else record}\x00{content_sha256}"
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def read_inputs(files: list[SeedFile]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Inputs of a batch of seed files, as (inputs, rejects): every file yields rows in one or the other."""
+    inputs, rejects = [], []
+    for seed in files:
+        for row, error in _read_file(seed):
+            if error is None:
+                inputs.append(row)
+            else:
+                rejects.append(reject_row(row, "ingest", error, row.get("raw")))
+    return pl.DataFrame(inputs, schema=INPUTS_SCHEMA), pl.DataFrame(rejects, schema=REJECTS_SCHEMA)
+
+
+def reject_row(row: dict, stage: str, error: InputError, text: str | None) -> dict:
+    """A rejects-table row: the input's own columns, where it stopped, why, and whatever text it had."""
+    return {**{key: row[key] for key in RECORD_COLUMNS}, "stage": stage, "reason": error.reason,
+            "detail": str(error), "text": text}
+
+
+def _read_file(seed: SeedFile):
+    path = Path(seed.path)
+    fmt = FORMATS[path.suffix.lower()]
+    fetched_at = datetime.now(timezone.utc)
+    base = {"source": seed.source, "path": seed.relative, "record": None, "uri": path.resolve().as_uri(),
+            "format": fmt, "encoding": None, "fetched_at": fetched_at, "raw": None, "title_hint": None}
+    try:
+        modified_at = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+        data = path.read_bytes()
+    except OSError as error:
+        row = {**base, "modified_at": None, "size_bytes": 0, "content_sha256": ""}
+        row["input_id"] = input_id(seed.relative, None, "")
+        yield row, InputError("unreadable", f"cannot read the file: {error.strerror or error}")
+        return
+    base = {**base, "modified_at": modified_at}
+    if fmt in ("json", "jsonl"):
+        yield from _read_records(seed, base, data, fmt)
+        return
+    yield _decoded_row(seed, base, data, None)
+
+
+def _decoded_row(seed: SeedFile, base: dict, data: bytes, record: int | None, parse=None):
+    digest = hashlib.sha256(data).hexdigest()
+    row = {**base, "record": record, "size_bytes": len(data), "content_sha256": digest,
+           "input_id": input_id(seed.relative, record, digest)}
+    try:
+        text, row["encoding"] = decode(data)
+        row["raw"] = text
+        if parse is not None:
+            row.update(parse(text))
+    except InputError as error:
+        return row, error
+    return row, None
+
+
+def _read_records(seed: SeedFile, base: dict, data: bytes, fmt: str):
+    """One input per JSON Lines line, or per object of a JSON array (or the single JSON object)."""
+    if fmt == "jsonl":
+        for index, line in enumerate(data.splitlines()):
+            if line.strip():
+                yield _decoded_row(seed, base, line, index, _parse_record)
+        return
+    row, error = _decoded_row(seed, base, data, None)
+    if error is None:
+        try:
+            parsed = _parse_json(row["raw"])
+            if not isinstance(parsed, list):
+                row.update(_record_fields(parsed))
+        except InputError as failure:
+            error = failure
+    if error is not None or not isinstance(parsed, list):
+        yield row, error
+        return
+    for index, item in enumerate(parsed):
+        item_row, item_error = _decoded_row(seed, base, json.dumps(item, ensure_ascii=False).encode(), index)
+        item_row["encoding"] = row["encoding"]
+        if item_error is None:
+            try:
+                item_row.update(_record_fields(item))
+            except InputError as failure:
+                item_error = failure
+        yield item_row, item_error
+
+
+def _parse_json(raw: str):
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise InputError("invalid_json", f"not valid JSON: {error}") from None
+
+
+def _parse_record(raw: str) -> dict:
+    return _record_fields(_parse_json(raw))
+
+
+def _record_fields(item) -> dict:
+    """Text, title and source of one JSON record; a record without text is an input error."""
+    if not isinstance(item, dict):
+        raise InputError("invalid_json", f"a record must be a JSON object, not {type(item).__name__}")
+    text = next((item[key] for key in TEXT_FIELDS if isinstance(item.get(key), str)), None)
+    if text is None or not text.strip():
+        raise InputError("no_text", f"no non-empty text field ({', '.join(TEXT_FIELDS)}) in the record")
+    title = next((item[key] for key in TITLE_FIELDS if isinstance(item.get(key), str)), None)
+    fields = {"raw": text, "title_hint": title}
+    if isinstance(item.get("source"), str) and item["source"].strip():
+        fields["source"] = item["source"].strip()
+    return fields
+
+
+@task(name="ingest-batch", cache_policy=NO_CACHE)
+def ingest_batch(files: list[SeedFile]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return read_inputs(files)

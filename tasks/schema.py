@@ -1,0 +1,110 @@
+"""Arrow schemas of the five Parquet tables: the single place the README's schema section describes."""
+
+import pyarrow as pa
+
+TABLES = ("documents", "summaries", "duplicates", "rejects", "runs")
+STAGES = ("ingest", "clean", "deduplicate", "summarize")  # timed per run; writing is what commits the timings
+
+# Every input (one file, or one record of a .json/.jsonl file) carries these columns into whichever
+# table accounts for it: documents, duplicates or rejects.
+INPUT_FIELDS = [
+    pa.field("input_id", pa.string(), nullable=False),
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("path", pa.string(), nullable=False),
+    pa.field("record", pa.int64()),
+    pa.field("uri", pa.string(), nullable=False),
+    pa.field("format", pa.string(), nullable=False),
+    pa.field("encoding", pa.string()),
+    pa.field("size_bytes", pa.int64(), nullable=False),
+    pa.field("content_sha256", pa.string(), nullable=False),
+    pa.field("modified_at", pa.timestamp("us", tz="UTC")),
+    pa.field("fetched_at", pa.timestamp("us", tz="UTC"), nullable=False),
+]
+
+DOCUMENTS = pa.schema(
+    INPUT_FIELDS
+    + [
+        pa.field("title", pa.string()),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("language", pa.string(), nullable=False),
+        pa.field("word_count", pa.int32(), nullable=False),
+        pa.field("sentence_count", pa.int32(), nullable=False),
+        pa.field("boilerplate", pa.list_(pa.string()), nullable=False),
+        pa.field("text_hash", pa.string(), nullable=False),
+        pa.field("minhash", pa.list_(pa.uint32()), nullable=False),
+    ]
+)
+
+DUPLICATES = pa.schema(
+    INPUT_FIELDS
+    + [
+        pa.field("title", pa.string()),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("text_hash", pa.string(), nullable=False),
+        pa.field("canonical_id", pa.string(), nullable=False),
+        pa.field("method", pa.string(), nullable=False),
+        pa.field("similarity", pa.float64(), nullable=False),
+    ]
+)
+
+REJECTS = pa.schema(
+    INPUT_FIELDS
+    + [
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("text", pa.string()),
+    ]
+)
+
+SUMMARY_SENTENCE = pa.struct(
+    [
+        pa.field("index", pa.int32(), nullable=False),
+        pa.field("start", pa.int32(), nullable=False),
+        pa.field("end", pa.int32(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+    ]
+)
+
+SUMMARIES = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("algorithm", pa.string(), nullable=False),
+        pa.field("language", pa.string(), nullable=False),
+        pa.field("sentences_requested", pa.int32()),
+        pa.field("ratio", pa.float64()),
+        pa.field("summary", pa.string(), nullable=False),
+        pa.field("sentences", pa.list_(SUMMARY_SENTENCE), nullable=False),
+    ]
+)
+
+RUNS = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("flow_run_id", pa.string()),
+        pa.field("started_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("finished_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("parameters", pa.string(), nullable=False),
+        pa.field("files", pa.int64(), nullable=False),
+        pa.field("already_recorded", pa.int64(), nullable=False),
+        pa.field("inputs", pa.int64(), nullable=False),
+        pa.field("documents", pa.int64(), nullable=False),
+        pa.field("duplicates", pa.int64(), nullable=False),
+        pa.field("rejects", pa.int64(), nullable=False),
+        pa.field("summaries", pa.int64(), nullable=False),
+        pa.field("stage_seconds", pa.struct([pa.field(stage, pa.float64()) for stage in STAGES]), nullable=False),
+    ]
+)
+
+SCHEMAS = {
+    "documents": DOCUMENTS,
+    "summaries": SUMMARIES,
+    "duplicates": DUPLICATES,
+    "rejects": REJECTS,
+    "runs": RUNS,
+}
+
+INPUT_COLUMNS = [field.name for field in INPUT_FIELDS]

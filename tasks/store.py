@@ -1,0 +1,129 @@
+"""Write and read the Parquet store in data/: one zstd part file per table and run, Hive-partitioned by run date.
+
+A run's files appear only whole (each is written under a hidden temporary name, then renamed), and the run's
+row in `runs` is written last: it is the commit. Part files of runs that never committed (a crash between
+files) are removed by the next run before it reads the store, so readers and re-runs only see whole runs.
+"""
+
+import os
+import uuid
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import filelock
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.schema import SCHEMAS
+
+LOCK_NAME = ".seed-digest.lock"
+PART_PREFIX = "part-"
+
+
+class StoreBusy(RuntimeError):
+    """Another run holds the data directory."""
+
+
+def new_run_id(started) -> str:
+    return f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def table_files(data_dir: str | Path, table: str) -> list[Path]:
+    return sorted(Path(data_dir, table).glob(f"run_date=*/{PART_PREFIX}*.parquet"))
+
+
+def _run_of(path: Path) -> str:
+    return path.stem[len(PART_PREFIX):]
+
+
+@contextmanager
+def exclusive(data_dir: str | Path, timeout: float):
+    """Hold data/'s lock for a whole run, so two runs never interleave their writes."""
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(Path(data_dir, LOCK_NAME)))
+    try:
+        lock.acquire(timeout=timeout)
+    except filelock.Timeout:
+        raise StoreBusy(f"another seed-digest run is writing to {data_dir} (lock {lock.lock_file}); "
+                        f"waited {timeout:g}s. Try again when it has finished.") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def committed_runs(data_dir: str | Path) -> set[str]:
+    files = table_files(data_dir, "runs")
+    if not files:
+        return set()
+    return set(pl.read_parquet(files, columns=["run_id"])["run_id"].to_list())
+
+
+def remove_uncommitted(data_dir: str | Path) -> list[Path]:
+    """Delete part files (and temporaries) of runs that never wrote their runs row."""
+    committed = committed_runs(data_dir)
+    removed = []
+    for table in SCHEMAS:
+        for path in table_files(data_dir, table):
+            if _run_of(path) not in committed:
+                path.unlink()
+                removed.append(path)
+        for temporary in Path(data_dir, table).glob("run_date=*/.*.tmp"):
+            temporary.unlink()
+            removed.append(temporary)
+    return removed
+
+
+def read_table(data_dir: str | Path, table: str, columns: list[str]) -> pl.DataFrame:
+    """Columns of a table across all committed runs (empty, with the schema's types, before the first run)."""
+    files = table_files(data_dir, table)
+    if files:
+        return pl.read_parquet(files, columns=columns)
+    return pl.from_arrow(SCHEMAS[table].empty_table()).select(columns)
+
+
+def recorded_inputs(data_dir: str | Path) -> set[str]:
+    """input_ids already accounted for in documents, duplicates or rejects."""
+    ids: set[str] = set()
+    for table in ("documents", "duplicates", "rejects"):
+        ids.update(read_table(data_dir, table, ["input_id"])["input_id"].to_list())
+    return ids
+
+
+def canonical_signatures(data_dir: str | Path) -> pl.DataFrame:
+    return read_table(data_dir, "documents", ["input_id", "text_hash", "minhash"])
+
+
+def to_arrow(frame: pl.DataFrame, table: str) -> pa.Table:
+    """The frame with exactly the table's columns, order and types: a wrong column fails loudly here."""
+    schema = SCHEMAS[table]
+    return frame.select(schema.names).to_arrow().cast(schema)
+
+
+def write_part(data_dir: str | Path, table: str, frame: pl.DataFrame, run_id: str, run_date: date) -> Path:
+    """Write one run's rows of one table atomically: temporary hidden file, fsync, rename."""
+    folder = Path(data_dir, table, f"run_date={run_date.isoformat()}")
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{PART_PREFIX}{run_id}.parquet"
+    temporary = folder / f".{final.name}.tmp"
+    pq.write_table(to_arrow(frame, table), temporary, compression="zstd")
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, final)
+    return final
+
+
+def write_run(data_dir: str | Path, run_id: str, run_date: date, tables: dict[str, pl.DataFrame]) -> list[Path]:
+    """All tables of a run, the runs row last so that the run counts only once everything is in place."""
+    order = [name for name in SCHEMAS if name != "runs"] + ["runs"]
+    return [write_part(data_dir, name, tables[name].with_columns(pl.lit(run_id).alias("run_id")), run_id, run_date)
+            for name in order]
+
+
+@task(name="write-parquet", cache_policy=NO_CACHE)
+def write_run_task(data_dir: str, run_id: str, run_date: date, tables: dict[str, pl.DataFrame]) -> list[Path]:
+    return write_run(data_dir, run_id, run_date, tables)

@@ -1,0 +1,143 @@
+"""Summarise: sumy extractive summaries of canonical documents, each sentence traced to its span in the text.
+
+The sumy document model is built from our own sentence spans (sentencex) and word tokenizer, so no NLTK
+data is needed; stemmers and stop words are sumy's, chosen by each document's detected language.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
+from sumy.nlp.stemmers import Stemmer, null_stemmer
+from sumy.summarizers.edmundson import EdmundsonSummarizer
+from sumy.summarizers.kl import KLSummarizer
+from sumy.summarizers.lex_rank import LexRankSummarizer
+from sumy.summarizers.lsa import LsaSummarizer
+from sumy.summarizers.luhn import LuhnSummarizer
+from sumy.summarizers.reduction import ReductionSummarizer
+from sumy.summarizers.sum_basic import SumBasicSummarizer
+from sumy.summarizers.text_rank import TextRankSummarizer
+from sumy.utils import get_stop_words
+
+from tasks.language import SUMY_LANGUAGES, Span, WordTokenizer, sentence_spans, words
+
+ALGORITHMS = {
+    "lexrank": LexRankSummarizer, "textrank": TextRankSummarizer, "lsa": LsaSummarizer, "luhn": LuhnSummarizer,
+    "kl": KLSummarizer, "sumbasic": SumBasicSummarizer, "reduction": ReductionSummarizer,
+    "edmundson": EdmundsonSummarizer,
+}
+EDMUNDSON_FALLBACK_WORDS = 10
+
+SUMMARIES_SCHEMA = {
+    "doc_id": pl.String, "algorithm": pl.String, "language": pl.String, "sentences_requested": pl.Int32,
+    "ratio": pl.Float64, "summary": pl.String,
+    "sentences": pl.List(pl.Struct({"index": pl.Int32, "start": pl.Int32, "end": pl.Int32, "text": pl.String})),
+}
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    """Which sumy algorithm, and how long: a number of sentences, or a ratio of the document's sentences."""
+
+    algorithm: str = "lexrank"
+    sentences: int | None = 3
+    ratio: float | None = None
+
+    def __post_init__(self):
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+        if (self.sentences is None) == (self.ratio is None):
+            raise ValueError("give the summary length as either a number of sentences or a ratio, not both")
+        if self.sentences is not None and self.sentences < 1:
+            raise ValueError(f"sentences must be at least 1, not {self.sentences}")
+        if self.ratio is not None and not 0 < self.ratio <= 1:
+            raise ValueError(f"ratio must be in (0, 1], not {self.ratio}")
+
+    def count(self, available: int) -> int:
+        if self.sentences is not None:
+            return min(self.sentences, available)
+        return max(1, min(available, round(self.ratio * available)))
+
+
+@lru_cache(maxsize=None)
+def _stemmer(language: str | None):
+    try:
+        return Stemmer(language) if language else null_stemmer
+    except LookupError:
+        return null_stemmer
+
+
+@lru_cache(maxsize=None)
+def _stop_words(language: str | None) -> frozenset[str]:
+    try:
+        return frozenset(get_stop_words(language)) if language else frozenset()
+    except LookupError:
+        return frozenset()
+
+
+def build_summarizer(algorithm: str, language: str | None, title: str | None, text: str):
+    """A configured sumy summarizer; Edmundson gets title words as bonus words and stop words as null words."""
+    summarizer = ALGORITHMS[algorithm](_stemmer(language))
+    stop_words = _stop_words(language)
+    if algorithm != "edmundson":
+        summarizer.stop_words = stop_words
+        return summarizer
+    frequent = [word for word, _ in Counter(w.lower() for w in words(text)).most_common()]
+    null_words = stop_words or frozenset(frequent[:EDMUNDSON_FALLBACK_WORDS])
+    title_words = {w.lower() for w in words(title or "")} - null_words
+    summarizer.null_words = null_words
+    summarizer.bonus_words = title_words or [w for w in frequent if w not in null_words][:EDMUNDSON_FALLBACK_WORDS]
+    summarizer.stigma_words = ["\x00"]  # no stigma vocabulary for news; sumy insists on a non-empty set
+    return summarizer
+
+
+def document_model(text: str, title: str | None, spans: list[Span], tokenizer: WordTokenizer):
+    """sumy's document: paragraphs split at blank lines, the title as a heading, each Sentence mapped to its span."""
+    paragraphs: list[list[Sentence]] = [[Sentence(title, tokenizer, is_heading=True)]] if title else [[]]
+    located: dict[int, tuple[int, Span]] = {}  # id(Sentence) -> (index, span)
+    previous_end = 0
+    for index, span in enumerate(spans):
+        if "\n\n" in text[previous_end:span.start] and paragraphs[-1]:
+            paragraphs.append([])
+        sentence = Sentence(text[span.start:span.end], tokenizer)
+        paragraphs[-1].append(sentence)
+        located[id(sentence)] = (index, span)
+        previous_end = span.end
+    return ObjectDocumentModel([Paragraph(p) for p in paragraphs if p]), located
+
+
+def summarize(text: str, title: str | None, language: str, options: SummaryOptions) -> list[dict]:
+    """The chosen sentences in source order, as {index, start, end, text} records."""
+    spans = sentence_spans(text, language)
+    count = options.count(len(spans))
+    if count == len(spans):  # nothing to choose (and LexRank divides by zero on tiny documents)
+        chosen = list(enumerate(spans))
+    else:
+        sumy_language = SUMY_LANGUAGES.get(language)
+        document, located = document_model(text, title, spans, WordTokenizer(sumy_language or language))
+        summarizer = build_summarizer(options.algorithm, sumy_language, title, text)
+        chosen = sorted(located[id(sentence)] for sentence in summarizer(document, count))
+    return [{"index": index, "start": span.start, "end": span.end, "text": text[span.start:span.end]}
+            for index, span in chosen]
+
+
+def summarize_documents(documents: pl.DataFrame, options: SummaryOptions) -> pl.DataFrame:
+    """One summary row per document."""
+    rows = []
+    for doc_id, title, text, language in documents.select("input_id", "title", "text", "language").iter_rows():
+        sentences = summarize(text, title, language, options)
+        rows.append({
+            "doc_id": doc_id, "algorithm": options.algorithm, "language": language,
+            "sentences_requested": options.sentences, "ratio": options.ratio,
+            "summary": " ".join(record["text"] for record in sentences), "sentences": sentences,
+        })
+    return pl.DataFrame(rows, schema=SUMMARIES_SCHEMA)
+
+
+@task(name="summarize-batch", cache_policy=NO_CACHE)
+def summarize_batch(documents: pl.DataFrame, options: SummaryOptions) -> pl.DataFrame:
+    return summarize_documents(documents, options)

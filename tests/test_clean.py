@@ -1,0 +1,95 @@
+"""Clean: the seed's site boilerplate, Unicode repair, repeated lines, HTML and Markdown, short documents."""
+
+import polars as pl
+
+from tasks.clean import (CleanOptions, boilerplate_lines, clean_documents, fix_text, html_main_text,
+                         markdown_text, normalize_inputs, strip_boilerplate, text_hash)
+from tasks.ingest import discover, read_inputs
+
+
+def cleaned(folder) -> tuple[pl.DataFrame, pl.DataFrame]:
+    inputs, _ = read_inputs(discover(str(folder)))
+    normalized = normalize_inputs(inputs)
+    return clean_documents(normalized, boilerplate_lines(normalized, CleanOptions()), CleanOptions())
+
+
+def test_seed_loses_site_header_and_glued_source_trailer(tmp_path, seed_text):
+    (tmp_path / "seed.txt").write_text(seed_text, encoding="utf-8")
+    documents, rejects = cleaned(tmp_path)
+    assert rejects.height == 0
+    doc = documents.row(0, named=True)
+    assert doc["title"] == "US General: Our forces remain in Iraq, and Al-Kazemi needs support"
+    assert doc["boilerplate"] == ["Rawabet Center", "In Rawabet Center", "Source"]
+    assert doc["text"].startswith("A senior US official praised Iraqi Prime Minister")
+    assert doc["text"].endswith("from Hezbollah and other militia groups.")
+    assert "Rawabet" not in doc["text"] and "\xa0" not in doc["text"]
+    assert doc["language"] == "en"
+    assert doc["sentence_count"] == 13
+    assert doc["word_count"] == len(doc["text"].split()) - doc["text"].count("–")
+    assert len(doc["minhash"]) == CleanOptions().num_perm
+
+
+def test_fix_text_repairs_mojibake_and_odd_spaces_but_keeps_curly_quotes():
+    broken = "Itâ€™s a\u00a0test\u200b of\u2003spaces\r\nand “quotes”"
+    assert fix_text(broken) == "It’s a test of spaces\nand “quotes”"
+
+
+def test_lines_repeated_across_a_sources_documents_are_boilerplate():
+    lines = [["Daily Planet", f"Story number {i} begins here.", "Share this article", f"It ends {i}."]
+             for i in range(5)]
+    frame = pl.DataFrame({"source": ["planet"] * 5, "input_id": [str(i) for i in range(5)], "lines": lines})
+    repeated = boilerplate_lines(frame, CleanOptions())
+    assert repeated == {"planet": {"daily planet", "share this article"}}
+    title, body, removed = strip_boilerplate(lines[0], repeated["planet"], None)
+    assert body == ["Story number 0 begins here.", "It ends 0."]
+    assert removed == ["Daily Planet", "Share this article"]
+    assert title is None
+
+
+def test_a_line_in_few_documents_is_not_boilerplate():
+    lines = [["Quoted line", f"Story {i}."] for i in range(2)] + [[f"Story {i}."] for i in range(2, 30)]
+    frame = pl.DataFrame({"source": ["s"] * 30, "input_id": [str(i) for i in range(30)], "lines": lines})
+    assert boilerplate_lines(frame, CleanOptions()) == {}
+
+
+def test_header_block_keeps_longest_line_as_title_and_trailing_chrome_goes():
+    lines = ["Site", "Big news: the river flooded the old town", "By Staff", "The river rose overnight.",
+             "Water reached the square by dawn.", "Advertisement", "Read more"]
+    title, body, removed = strip_boilerplate(lines, set(), None)
+    assert title == "Big news: the river flooded the old town"
+    assert body == ["The river rose overnight.", "Water reached the square by dawn."]
+    assert removed == ["Site", "By Staff", "Advertisement", "Read more"]
+
+
+def test_an_abbreviation_at_the_end_is_not_taken_for_a_trailer():
+    _, body, removed = strip_boilerplate(["The talks began.", "Troops were sent by the U.S. Army"], set(), None)
+    assert body[-1] == "Troops were sent by the U.S. Army" and removed == []
+
+
+def test_html_main_text_drops_navigation_and_footer():
+    html = ("<html><head><title>Harbour plan</title></head><body><nav>Home | News</nav><article>"
+            "<h1>Harbour plan</h1><p>The harbour plan was approved after a long debate in the council.</p>"
+            "<p>Work starts next month and should take two years to finish.</p></article>"
+            "<footer>Copyright 2026</footer></body></html>")
+    title, text = html_main_text(html)
+    assert title == "Harbour plan"
+    assert "The harbour plan was approved" in text and "Copyright" not in text and "Home | News" not in text
+
+
+def test_markdown_heading_is_the_title_and_markup_goes():
+    title, text = markdown_text("# Library reopens\n\nThe **library** opened [today](http://x.test).\n")
+    assert title == "Library reopens"
+    assert "The library opened today." in text
+
+
+def test_one_sentence_and_boilerplate_only_documents_are_rejects_with_reasons(tmp_path):
+    (tmp_path / "one.txt").write_text("Only one sentence lives here.")
+    documents, rejects = cleaned(tmp_path)
+    assert documents.height == 0
+    assert rejects.select("reason", "stage").row(0) == ("too_short", "clean")
+    assert "1 sentence(s)" in rejects["detail"][0]
+    assert rejects["text"][0] == "Only one sentence lives here."
+
+
+def test_text_hash_ignores_case_spacing_and_punctuation():
+    assert text_hash("Hello,  World!") == text_hash("hello world") != text_hash("hello worlds")

@@ -1,0 +1,40 @@
+"""The README's run command path: `seed-digest run` on a fresh Prefect home, its output and exit codes."""
+
+import os
+import subprocess
+import sys
+
+import polars as pl
+
+from tests.conftest import SEED
+
+
+def run_cli(*args: str, home) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PREFECT_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    return subprocess.run([sys.executable, "-m", "flows.cli", "run", *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def test_cli_runs_on_a_fresh_prefect_home_without_tracebacks(tmp_path):
+    seeds, data, home = tmp_path / "seeds", tmp_path / "data", tmp_path / "prefect-home"
+    seeds.mkdir()
+    (seeds / "seed.txt").write_bytes(SEED.read_bytes())
+    first = run_cli("--source", str(seeds), "--data", str(data), "--ratio", "0.25", home=home)
+    assert first.returncode == 0, first.stderr
+    assert "Traceback" not in first.stdout + first.stderr
+    assert "documents" in first.stdout and "│     1 │" in first.stdout
+    summaries = pl.read_parquet(data / "summaries" / "*" / "*.parquet")
+    assert summaries["ratio"].to_list() == [0.25] and len(summaries["sentences"][0]) == 3
+
+    again = run_cli("--source", str(seeds), "--data", str(data), home=home)
+    assert again.returncode == 0 and "nothing new" in again.stderr
+    assert "Traceback" not in again.stdout + again.stderr
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path):
+    bad = run_cli("--source", str(tmp_path / "missing"), "--data", str(tmp_path / "data"), home=tmp_path / "h")
+    assert bad.returncode == 1
+    assert "error: seed source" in bad.stderr and "Traceback" not in bad.stderr
+    usage = run_cli("--algorithm", "nope", home=tmp_path / "h")
+    assert usage.returncode == 2 and "unknown algorithm 'nope'" in usage.stderr

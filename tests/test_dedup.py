@@ -1,0 +1,50 @@
+"""Deduplicate: exact and near duplicates within a run and against stored documents."""
+
+import polars as pl
+
+from tasks.clean import CleanOptions, DOCUMENTS_SCHEMA, minhash_signature, text_hash
+from tasks.dedup import DedupOptions, deduplicate
+from tests.conftest import article
+
+OPTIONS = CleanOptions()
+
+
+def documents(texts: dict[str, str]) -> pl.DataFrame:
+    rows = [{"input_id": f"id-{path}", "path": path, "record": None, "source": "s", "title": None, "text": text,
+             "text_hash": text_hash(text), "minhash": minhash_signature(text, OPTIONS)}
+            for path, text in texts.items()]
+    return pl.DataFrame(rows, schema={name: DOCUMENTS_SCHEMA[name] for name in rows[0]}).with_columns(
+        [pl.lit(None, dtype=dtype).alias(name) for name, dtype in DOCUMENTS_SCHEMA.items() if name not in rows[0]])
+
+
+def empty_history() -> pl.DataFrame:
+    return pl.DataFrame(schema={"input_id": pl.String, "text_hash": pl.String, "minhash": pl.List(pl.UInt32)})
+
+
+LONG = " ".join(article(topic, 5) for topic in ("the dam", "the road", "the school", "the port"))
+
+
+def test_exact_and_near_duplicates_point_at_the_first_document():
+    near = LONG.replace("before the end of the year", "before the end of this year", 1)
+    docs = documents({"b.txt": LONG.upper(), "a.txt": LONG, "c.txt": near, "d.txt": article("the zoo", 5)})
+    canonical, duplicates = deduplicate(docs, empty_history(), DedupOptions())
+    assert canonical["path"].to_list() == ["a.txt", "d.txt"]
+    rows = {row["path"]: row for row in duplicates.iter_rows(named=True)}
+    assert rows["b.txt"]["canonical_id"] == "id-a.txt" and rows["b.txt"]["method"] == "exact"
+    assert rows["b.txt"]["similarity"] == 1.0
+    assert rows["c.txt"]["canonical_id"] == "id-a.txt" and rows["c.txt"]["method"] == "near"
+    assert DedupOptions().threshold <= rows["c.txt"]["similarity"] < 1.0
+
+
+def test_documents_already_stored_are_canonical_for_new_ones():
+    stored = documents({"old.txt": LONG}).select("input_id", "text_hash", "minhash")
+    canonical, duplicates = deduplicate(documents({"new.txt": LONG}), stored, DedupOptions())
+    assert canonical.height == 0
+    assert duplicates.select("path", "canonical_id", "method").row(0) == ("new.txt", "id-old.txt", "exact")
+
+
+def test_different_articles_are_kept():
+    docs = documents({f"{i}.txt": article(topic, 5) + " " + article(topic + " fund", 5)
+                      for i, topic in enumerate(["the dam", "the road", "the school", "the port"])})
+    canonical, duplicates = deduplicate(docs, empty_history(), DedupOptions())
+    assert canonical.height == 4 and duplicates.height == 0

@@ -1,0 +1,92 @@
+"""Ingest: encodings, formats and the reasons bad inputs are rejected."""
+
+import json
+
+import pytest
+
+from tasks.ingest import InputError, SeedFile, decode, discover, read_inputs
+
+TEXT = "Café owners said the naïve plan cost “too much” — again."
+
+
+@pytest.mark.parametrize(("data", "encoding"), [
+    (TEXT.encode("utf-8"), "utf-8"),
+    (b"\xef\xbb\xbf" + TEXT.encode("utf-8"), "utf-8-bom"),
+    (b"\xff\xfe" + TEXT.encode("utf-16-le"), "utf-16-le"),
+    (b"\xfe\xff" + TEXT.encode("utf-16-be"), "utf-16-be"),
+    (TEXT.encode("utf-16-le"), "utf-16-le"),
+    (TEXT.encode("utf-16-be"), "utf-16-be"),
+    (TEXT.encode("cp1252"), "cp1252"),
+])
+def test_decode_reads_each_encoding_back_to_the_same_text(data, encoding):
+    assert decode(data) == (TEXT, encoding)
+
+
+def test_decode_reads_cyrillic_single_byte_text():
+    text = "Привет, как дела? Это тестовый текст на русском языке."
+    decoded, encoding = decode(text.encode("cp1251"))
+    assert decoded == text and encoding == "cp1251"
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"", "empty"),
+    (b"  \n\t \r\n", "empty"),
+    (b"\xef\xbb\xbf", "empty"),
+    (bytes(range(256)) * 4, "binary"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(200), "binary"),
+    (b"ok\x01\x02\x03\x04\x05\x06\x07\x08 text", "binary"),
+])
+def test_decode_rejects_with_a_reason(data, reason):
+    with pytest.raises(InputError) as caught:
+        decode(data)
+    assert caught.value.reason == reason
+    assert str(caught.value)
+
+
+def test_discover_walks_folders_and_globs_in_order_and_skips_other_files(tmp_path):
+    (tmp_path / "site_a").mkdir()
+    (tmp_path / "site_a" / "b.txt").write_text("x")
+    (tmp_path / "site_a" / "a.html").write_text("x")
+    (tmp_path / "top.md").write_text("x")
+    (tmp_path / "image.png").write_bytes(b"x")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "c.txt").write_text("x")
+    found = discover(str(tmp_path))
+    assert [(f.relative, f.source) for f in found] == [
+        ("site_a/a.html", "site_a"), ("site_a/b.txt", "site_a"), ("top.md", tmp_path.name)]
+    assert [f.relative for f in discover(str(tmp_path / "**" / "*.txt"))] == ["site_a/b.txt"]
+    with pytest.raises(FileNotFoundError, match="neither a folder"):
+        discover(str(tmp_path / "missing"))
+
+
+def test_json_records_become_inputs_or_rejects_one_by_one(tmp_path):
+    records = [{"title": "One", "text": "First text.", "source": "wire"}, {"title": "Two"}, "not an object"]
+    (tmp_path / "batch.json").write_text(json.dumps(records))
+    (tmp_path / "feed.jsonl").write_text('{"body": "Body text."}\n\n{broken\n')
+    (tmp_path / "single.json").write_text('{"content": "Only one."}')
+    inputs, rejects = read_inputs(discover(str(tmp_path)))
+    assert inputs.select("path", "record", "source", "raw", "title_hint").rows() == [
+        ("batch.json", 0, "wire", "First text.", "One"),
+        ("feed.jsonl", 0, tmp_path.name, "Body text.", None),
+        ("single.json", None, tmp_path.name, "Only one.", None),
+    ]
+    assert rejects.select("path", "record", "reason").rows() == [
+        ("batch.json", 1, "no_text"), ("batch.json", 2, "invalid_json"), ("feed.jsonl", 2, "invalid_json")]
+    assert rejects["text"].to_list()[2] == "{broken"
+    assert inputs["input_id"].n_unique() == 3
+
+
+def test_unreadable_file_is_a_reject_not_a_crash(tmp_path):
+    missing = SeedFile(str(tmp_path / "gone.txt"), "gone.txt", "seeds")
+    inputs, rejects = read_inputs([missing])
+    assert inputs.height == 0
+    assert rejects.select("reason", "stage").row(0) == ("unreadable", "ingest")
+
+
+def test_input_id_changes_with_content_and_not_with_read_time(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("Some text. More text.")
+    first = read_inputs(discover(str(tmp_path)))[0]["input_id"][0]
+    assert read_inputs(discover(str(tmp_path)))[0]["input_id"][0] == first
+    path.write_text("Other text. More text.")
+    assert read_inputs(discover(str(tmp_path)))[0]["input_id"][0] != first
