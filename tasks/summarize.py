@@ -23,12 +23,13 @@ from sumy.summarizers.sum_basic import SumBasicSummarizer
 from sumy.summarizers.text_rank import TextRankSummarizer
 from sumy.utils import get_stop_words
 
+from tasks.summarizers import LeadSummarizer, PositionalCentralitySummarizer
 from tasks.language import SUMY_LANGUAGES, Span, WordTokenizer, sentence_spans, words
 
 ALGORITHMS = {
     "lexrank": LexRankSummarizer, "textrank": TextRankSummarizer, "lsa": LsaSummarizer, "luhn": LuhnSummarizer,
     "kl": KLSummarizer, "sumbasic": SumBasicSummarizer, "reduction": ReductionSummarizer,
-    "edmundson": EdmundsonSummarizer,
+    "edmundson": EdmundsonSummarizer, "lead": LeadSummarizer, "pacsum": PositionalCentralitySummarizer,
 }
 EDMUNDSON_FALLBACK_WORDS = 10
 

@@ -40,3 +40,18 @@ def test_languages_without_a_stemmer_or_stop_words_still_summarise():
 def test_bad_options_fail_with_a_clear_message(options, message):
     with pytest.raises(ValueError, match=message):
         SummaryOptions(**options)
+
+
+def test_lead_takes_the_first_sentences():
+    sentences = summarize(TEXT, None, "en", SummaryOptions(algorithm="lead", sentences=2))
+    assert [s["index"] for s in sentences] == [0, 1]
+
+
+def test_positional_centrality_prefers_the_sentence_that_later_ones_develop():
+    from tasks.summarizers import PositionalCentralitySummarizer
+
+    terms = [["storm", "flood", "town"], ["storm", "flood", "damage"], ["flood", "town", "damage"],
+             ["weather", "calm"], ["storm", "town", "damage"]]
+    scores = PositionalCentralitySummarizer(str).centrality(terms)
+    assert scores.argmax() == 0
+    assert scores[4] < scores[0]
