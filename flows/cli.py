@@ -28,6 +28,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--language", help="ISO 639-1 code for every document instead of detecting it")
     run.add_argument("--batch-size", type=int, default=100, help="documents per task (default: 100)")
     run.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
+    run.add_argument("--dask-address", help="run the tasks on this Dask cluster (tcp://host:8786) instead of "
+                                            "local processes; default $SEED_DIGEST_DASK_ADDRESS")
     run.add_argument("--min-sentences", type=int, default=2, help="fewer sentences after cleaning is a reject")
     run.add_argument("--near-duplicate-threshold", type=float, default=0.8,
                      help="estimated Jaccard similarity of word 3-shingles from which documents are near duplicates")
@@ -43,24 +45,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in PREFECT_DEFAULTS.items():
         if not (args.verbose and name == "PREFECT_LOGGING_LEVEL"):
             os.environ.setdefault(name, value)
-    from prefect.task_runners import ProcessPoolTaskRunner
     from rich.console import Console
     from rich.table import Table
 
-    from flows.digest import check_parameters, digest
+    from flows.digest import digest, plan, task_runner
 
     console = Console(stderr=True)
     ratio = args.ratio
     sentences = None if ratio is not None else args.sentences
     try:
-        check_parameters(args.algorithm, sentences, ratio, args.batch_size, args.min_sentences,
-                         args.near_duplicate_threshold)
+        plan(args.source, args.data, args.algorithm, sentences, ratio, args.language, args.batch_size,
+             args.min_sentences, args.near_duplicate_threshold)
         if args.workers < 1:
             raise ValueError(f"--workers must be at least 1, not {args.workers}")
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
-    flow = digest.with_options(task_runner=ProcessPoolTaskRunner(max_workers=args.workers))
+    flow = digest.with_options(task_runner=task_runner(args.dask_address, args.workers))
     state = flow(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=sentences,
                  ratio=ratio, language=args.language, batch_size=args.batch_size,
                  min_sentences=args.min_sentences, near_duplicate_threshold=args.near_duplicate_threshold,

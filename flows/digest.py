@@ -1,6 +1,7 @@
 """The seed-digest flow: ingest -> normalise -> clean -> deduplicate -> summarise -> write, one task per batch."""
 
 import json
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -9,19 +10,47 @@ from datetime import datetime, timezone
 import polars as pl
 from prefect import flow, get_run_logger, runtime
 from prefect.futures import wait
-from prefect.utilities.annotations import unmapped
 from prefect.task_runners import ProcessPoolTaskRunner
+from prefect.utilities.annotations import unmapped
 
 from flows.progress import BatchProgress
+from flows.report import publish
 from tasks.clean import CleanOptions, boilerplate_lines, clean_batch, normalize_batch
 from tasks.dedup import DedupOptions, deduplicate_run
 from tasks.ingest import discover, ingest_batch
+from tasks.schema import STAGES
 from tasks.store import (canonical_signatures, exclusive, new_run_id, recorded_inputs, remove_uncommitted,
                          write_run_task)
-from tasks.schema import STAGES
 from tasks.summarize import SummaryOptions, summarize_batch
 
 DEFAULT_BATCH_SIZE = 100
+DASK_ADDRESS_SETTING = "SEED_DIGEST_DASK_ADDRESS"
+
+
+def task_runner(dask_address: str | None = None, workers: int | None = None):
+    """A process pool on this machine, or the Dask cluster at `dask_address` (or $SEED_DIGEST_DASK_ADDRESS)."""
+    address = dask_address or os.environ.get(DASK_ADDRESS_SETTING)
+    if address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=address)
+    return ProcessPoolTaskRunner(max_workers=workers)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run's checked parameters: where from, where to, and each stage's options."""
+
+    source: str
+    data_dir: str
+    language: str | None
+    batch_size: int
+    clean: CleanOptions
+    dedup: DedupOptions
+    summary: SummaryOptions
+
+    def parameters(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
 
 
 @dataclass
@@ -40,6 +69,12 @@ class RunReport:
     reject_reasons: dict[str, int] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)
 
+    @contextmanager
+    def timed(self, stage: str):
+        began = time.perf_counter()
+        yield
+        self.stage_seconds[stage] = round(time.perf_counter() - began, 3)
+
 
 def batches(frame: pl.DataFrame, size: int) -> list[pl.DataFrame]:
     return [frame.slice(offset, size) for offset in range(0, frame.height, size)] or [frame]
@@ -56,9 +91,9 @@ def collect(futures, stage: str, progress) -> list:
     return [future.result() for future in futures]
 
 
-def check_parameters(algorithm: str, sentences: int | None, ratio: float | None, batch_size: int,
-                     min_sentences: int, near_duplicate_threshold: float) -> tuple:
-    """Options for every stage from the flow's parameters; a bad value fails here, before any work."""
+def plan(source: str, data_dir: str, algorithm: str, sentences: int | None, ratio: float | None,
+         language: str | None, batch_size: int, min_sentences: int, near_duplicate_threshold: float) -> Plan:
+    """The run's plan from the flow's parameters; a bad value fails here, before any work."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     if min_sentences < 1:
@@ -68,11 +103,12 @@ def check_parameters(algorithm: str, sentences: int | None, ratio: float | None,
     if ratio is not None and sentences is not None:
         sentences = None  # a ratio given explicitly overrides the default sentence count
     clean = CleanOptions(min_sentences=min_sentences)
-    return (clean, DedupOptions(threshold=near_duplicate_threshold, num_perm=clean.num_perm),
-            SummaryOptions(algorithm=algorithm, sentences=sentences, ratio=ratio))
+    return Plan(source, data_dir, language, batch_size, clean,
+                DedupOptions(threshold=near_duplicate_threshold, num_perm=clean.num_perm),
+                SummaryOptions(algorithm=algorithm, sentences=sentences, ratio=ratio))
 
 
-@flow(name="seed-digest", task_runner=ProcessPoolTaskRunner(), validate_parameters=True)
+@flow(name="seed-digest", task_runner=task_runner(), validate_parameters=True)
 def digest(
     source: str = "seeds",
     data_dir: str = "data",
@@ -92,87 +128,81 @@ def digest(
     `sentences` as the summary length. Inputs already recorded in data_dir are skipped, so a re-run on the
     same input writes nothing.
     """
-    clean_options, dedup_options, summary_options = check_parameters(
-        algorithm, sentences, ratio, batch_size, min_sentences, near_duplicate_threshold)
-    progress = BatchProgress(enabled=show_progress)
-    logger = get_run_logger()
+    run_plan = plan(source, data_dir, algorithm, sentences, ratio, language, batch_size, min_sentences,
+                    near_duplicate_threshold)
     started = datetime.now(timezone.utc)
-    run_id = new_run_id(started)
-    report = RunReport(run_id=run_id)
-
-    @contextmanager
-    def timed(stage: str):
-        began = time.perf_counter()
-        yield
-        report.stage_seconds[stage] = round(time.perf_counter() - began, 3)
-
-    with exclusive(data_dir, lock_timeout), progress:
-        for path in remove_uncommitted(data_dir):
-            logger.warning("removed %s, left by a run that did not finish", path)
-        with timed("ingest"):
-            files = discover(source)
-            known = recorded_inputs(data_dir)
-            file_batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
-            ingested = collect(ingest_batch.map(file_batches), "ingest", progress) if files else []
-            inputs = pl.concat([batch[0] for batch in ingested]) if ingested else None
-            ingest_rejects = pl.concat([batch[1] for batch in ingested]) if ingested else None
-        report.files = len(files)
-        if inputs is None or inputs.height + ingest_rejects.height == 0:
-            logger.info("no seed files under %s", source)
-            report.run_id = None
-            return report
-        is_new = ~pl.col("input_id").is_in(list(known))
-        report.already_recorded = inputs.height + ingest_rejects.height
-        inputs, ingest_rejects = inputs.filter(is_new), ingest_rejects.filter(is_new)
-        report.inputs = inputs.height + ingest_rejects.height
-        report.already_recorded -= report.inputs
-        if report.inputs == 0:
-            logger.info("all %d inputs under %s are already recorded in %s: nothing to do",
-                        report.already_recorded, source, data_dir)
-            report.run_id = None
-            return report
-
-        with timed("clean"):
-            normalized = collect(normalize_batch.map(batches(inputs, batch_size)), "normalize", progress)
-            boilerplate = boilerplate_lines(pl.concat(normalized), clean_options)
-            cleaned = collect(clean_batch.map(normalized, unmapped(boilerplate), unmapped(clean_options),
-                                              unmapped(language)), "clean", progress)
-            documents = pl.concat([batch[0] for batch in cleaned])
-            rejects = pl.concat([ingest_rejects] + [batch[1] for batch in cleaned])
-        with timed("deduplicate"):
-            documents, duplicates = deduplicate_run(documents, canonical_signatures(data_dir), dedup_options)
-        with timed("summarize"):
-            summary_batches = batches(documents, batch_size)
-            summaries = pl.concat(collect(summarize_batch.map(summary_batches, unmapped(summary_options)),
-                                          "summarize", progress))
-
-        report.documents, report.duplicates = documents.height, duplicates.height
-        report.rejects, report.summaries = rejects.height, summaries.height
-        report.reject_reasons = dict(rejects.group_by("reason").len().sort("reason").iter_rows())
-        if report.documents + report.duplicates + report.rejects != report.inputs:
-            raise RuntimeError(f"inputs not accounted for: {report.documents} documents + {report.duplicates} "
-                               f"duplicates + {report.rejects} rejects != {report.inputs} inputs")
-        with timed("write"):
-            runs = runs_row(report, started, source, {
-                "source": source, "data_dir": data_dir, "language": language, "batch_size": batch_size,
-                "clean": asdict(clean_options), "dedup": asdict(dedup_options), "summary": asdict(summary_options),
-            })
-            written = write_run_task(data_dir, run_id, started.date(), {
-                "documents": documents, "summaries": summaries, "duplicates": duplicates, "rejects": rejects,
-                "runs": runs,
-            })
-        report.written = [str(path) for path in written]
-        logger.info("run %s: %d inputs -> %d documents, %d duplicates, %d rejects; %d summaries", run_id,
-                    report.inputs, report.documents, report.duplicates, report.rejects, report.summaries)
-        return report
+    report = RunReport(run_id=new_run_id(started))
+    with exclusive(data_dir, lock_timeout), BatchProgress(enabled=show_progress) as progress:
+        samples = run_stages(run_plan, started, report, progress)
+    publish(report, source, data_dir, samples)
+    return report
 
 
-def runs_row(report: RunReport, started: datetime, source: str, parameters: dict) -> pl.DataFrame:
+def run_stages(run: Plan, started: datetime, report: RunReport, progress) -> pl.DataFrame:
+    """The stages, under data/'s lock; fills in `report` and returns title, path and summary of the documents."""
+    logger = get_run_logger()
+    no_samples = pl.DataFrame(schema={"title": pl.String, "path": pl.String, "summary": pl.String})
+    for path in remove_uncommitted(run.data_dir):
+        logger.warning("removed %s, left by a run that did not finish", path)
+    with report.timed("ingest"):
+        files = discover(run.source)
+        known = recorded_inputs(run.data_dir)
+        file_batches = [files[i:i + run.batch_size] for i in range(0, len(files), run.batch_size)]
+        ingested = collect(ingest_batch.map(file_batches), "ingest", progress) if files else []
+        inputs = pl.concat([batch[0] for batch in ingested]) if ingested else None
+        ingest_rejects = pl.concat([batch[1] for batch in ingested]) if ingested else None
+    report.files = len(files)
+    if inputs is None or inputs.height + ingest_rejects.height == 0:
+        logger.info("no seed files under %s", run.source)
+        report.run_id = None
+        return no_samples
+    is_new = ~pl.col("input_id").is_in(list(known))
+    report.already_recorded = inputs.height + ingest_rejects.height
+    inputs, ingest_rejects = inputs.filter(is_new), ingest_rejects.filter(is_new)
+    report.inputs = inputs.height + ingest_rejects.height
+    report.already_recorded -= report.inputs
+    if report.inputs == 0:
+        logger.info("all %d inputs under %s are already recorded in %s: nothing to do",
+                    report.already_recorded, run.source, run.data_dir)
+        report.run_id = None
+        return no_samples
+
+    with report.timed("clean"):
+        normalized = collect(normalize_batch.map(batches(inputs, run.batch_size)), "normalize", progress)
+        boilerplate = boilerplate_lines(pl.concat(normalized), run.clean)
+        cleaned = collect(clean_batch.map(normalized, unmapped(boilerplate), unmapped(run.clean),
+                                          unmapped(run.language)), "clean", progress)
+        documents = pl.concat([batch[0] for batch in cleaned])
+        rejects = pl.concat([ingest_rejects] + [batch[1] for batch in cleaned])
+    with report.timed("deduplicate"):
+        documents, duplicates = deduplicate_run(documents, canonical_signatures(run.data_dir), run.dedup)
+    with report.timed("summarize"):
+        summaries = pl.concat(collect(summarize_batch.map(batches(documents, run.batch_size),
+                                                          unmapped(run.summary)), "summarize", progress))
+
+    report.documents, report.duplicates = documents.height, duplicates.height
+    report.rejects, report.summaries = rejects.height, summaries.height
+    report.reject_reasons = dict(rejects.group_by("reason").len().sort("reason").iter_rows())
+    if report.documents + report.duplicates + report.rejects != report.inputs:
+        raise RuntimeError(f"inputs not accounted for: {report.documents} documents + {report.duplicates} "
+                           f"duplicates + {report.rejects} rejects != {report.inputs} inputs")
+    with report.timed("write"):
+        written = write_run_task(run.data_dir, report.run_id, started.date(), {
+            "documents": documents, "summaries": summaries, "duplicates": duplicates, "rejects": rejects,
+            "runs": runs_row(report, started, run),
+        })
+    report.written = [str(path) for path in written]
+    logger.info("run %s: %d inputs -> %d documents, %d duplicates, %d rejects; %d summaries", report.run_id,
+                report.inputs, report.documents, report.duplicates, report.rejects, report.summaries)
+    return documents.join(summaries, left_on="input_id", right_on="doc_id").select("title", "path", "summary")
+
+
+def runs_row(report: RunReport, started: datetime, run: Plan) -> pl.DataFrame:
     """The runs-table row of a report; stage timings end before the write, which the row itself is part of."""
     return pl.DataFrame([{
         "flow_run_id": str(runtime.flow_run.id) if runtime.flow_run.id else None,
-        "started_at": started, "finished_at": datetime.now(timezone.utc), "source": source,
-        "parameters": json.dumps(parameters, sort_keys=True),
+        "started_at": started, "finished_at": datetime.now(timezone.utc), "source": run.source,
+        "parameters": run.parameters(),
         "files": report.files, "already_recorded": report.already_recorded, "inputs": report.inputs,
         "documents": report.documents, "duplicates": report.duplicates, "rejects": report.rejects,
         "summaries": report.summaries, "stage_seconds": {stage: report.stage_seconds.get(stage) for stage in STAGES},

@@ -1,5 +1,7 @@
 """The flow end to end under Prefect's test harness, its Parquet read back with DuckDB and polars."""
 
+import json
+
 import duckdb
 import filelock
 import polars as pl
@@ -109,3 +111,30 @@ def test_bad_parameters_fail_before_any_work(corpus, tmp_path):
     with pytest.raises(ValueError, match="unknown algorithm"):
         digest(source=str(corpus), data_dir=str(tmp_path / "data"), algorithm="bogus")
     assert not (tmp_path / "data").exists()
+
+
+def latest_artifact(key: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                                      sort=ArtifactSort.CREATED_DESC, limit=1)
+    return found[0]
+
+
+def test_each_run_publishes_counts_timings_and_a_report_with_sample_summaries(corpus, tmp_path):
+    report = digest(source=str(corpus), data_dir=str(tmp_path / "data"))
+    counts = {row["measure"]: row["count"] for row in json.loads(latest_artifact("seed-digest-counts").data)}
+    assert counts == {"files": 11, "already recorded": 0, "inputs": 13, "documents": 6, "duplicates": 2,
+                      "rejects": 5, "summaries": 6}
+    stages = [row["stage"] for row in json.loads(latest_artifact("seed-digest-timings").data)]
+    assert stages == ["ingest", "clean", "deduplicate", "summarize", "write"]
+    markdown = latest_artifact("seed-digest-report").data
+    assert f"seed-digest run `{report.run_id}`" in markdown
+    assert "Rejects by reason: binary 1, empty 1, invalid_json 1, no_text 1, too_short 1" in markdown
+    assert markdown.count("\n## ") == 3 and "\n> " in markdown
+
+    digest(source=str(corpus), data_dir=str(tmp_path / "data"))
+    assert "nothing new" in latest_artifact("seed-digest-report").data
