@@ -21,7 +21,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--source", default="seeds", help="folder or glob of seed files (default: seeds)")
     run.add_argument("--data", default="data", help="output folder of the Parquet tables (default: data)")
     run.add_argument("--algorithm", default="lexrank",
-                     help="summarizer: lexrank (default), textrank, lsa, luhn, kl, sumbasic, reduction, edmundson, pacsum, lead")
+                     help="summarizer: lexrank (default), textrank, lsa, luhn, kl, sumbasic, reduction, edmundson, "
+                          "pacsum, lead")
     length = run.add_mutually_exclusive_group()
     length.add_argument("--sentences", type=int, default=3, help="summary length in sentences (default: 3)")
     length.add_argument("--ratio", type=float, help="summary length as a share of the document's sentences")

@@ -15,6 +15,7 @@ from prefect.utilities.annotations import unmapped
 
 from flows.progress import BatchProgress
 from flows.report import publish
+from tasks.caching import BatchCache
 from tasks.clean import CleanOptions, boilerplate_lines, clean_batch, normalize_batch
 from tasks.dedup import DedupOptions, deduplicate_run
 from tasks.ingest import discover, ingest_batch
@@ -144,17 +145,19 @@ def run_stages(run: Plan, started: datetime, report: RunReport, progress) -> pl.
     no_samples = pl.DataFrame(schema={"title": pl.String, "path": pl.String, "summary": pl.String})
     for path in remove_uncommitted(run.data_dir):
         logger.warning("removed %s, left by a run that did not finish", path)
+    cached = BatchCache(run.data_dir)
     with report.timed("ingest"):
         files = discover(run.source)
         known = recorded_inputs(run.data_dir)
         file_batches = [files[i:i + run.batch_size] for i in range(0, len(files), run.batch_size)]
-        ingested = collect(ingest_batch.map(file_batches), "ingest", progress) if files else []
+        ingested = collect(cached(ingest_batch).map(file_batches), "ingest", progress) if files else []
         inputs = pl.concat([batch[0] for batch in ingested]) if ingested else None
         ingest_rejects = pl.concat([batch[1] for batch in ingested]) if ingested else None
     report.files = len(files)
     if inputs is None or inputs.height + ingest_rejects.height == 0:
         logger.info("no seed files under %s", run.source)
         report.run_id = None
+        cached.clear()
         return no_samples
     is_new = ~pl.col("input_id").is_in(list(known))
     report.already_recorded = inputs.height + ingest_rejects.height
@@ -165,19 +168,20 @@ def run_stages(run: Plan, started: datetime, report: RunReport, progress) -> pl.
         logger.info("all %d inputs under %s are already recorded in %s: nothing to do",
                     report.already_recorded, run.source, run.data_dir)
         report.run_id = None
+        cached.clear()
         return no_samples
 
     with report.timed("clean"):
-        normalized = collect(normalize_batch.map(batches(inputs, run.batch_size)), "normalize", progress)
+        normalized = collect(cached(normalize_batch).map(batches(inputs, run.batch_size)), "normalize", progress)
         boilerplate = boilerplate_lines(pl.concat(normalized), run.clean)
-        cleaned = collect(clean_batch.map(normalized, unmapped(boilerplate), unmapped(run.clean),
+        cleaned = collect(cached(clean_batch).map(normalized, unmapped(boilerplate), unmapped(run.clean),
                                           unmapped(run.language)), "clean", progress)
         documents = pl.concat([batch[0] for batch in cleaned])
         rejects = pl.concat([ingest_rejects] + [batch[1] for batch in cleaned])
     with report.timed("deduplicate"):
         documents, duplicates = deduplicate_run(documents, canonical_signatures(run.data_dir), run.dedup)
     with report.timed("summarize"):
-        summaries = pl.concat(collect(summarize_batch.map(batches(documents, run.batch_size),
+        summaries = pl.concat(collect(cached(summarize_batch).map(batches(documents, run.batch_size),
                                                           unmapped(run.summary)), "summarize", progress))
 
     report.documents, report.duplicates = documents.height, duplicates.height
@@ -192,6 +196,7 @@ def run_stages(run: Plan, started: datetime, report: RunReport, progress) -> pl.
             "runs": runs_row(report, started, run),
         })
     report.written = [str(path) for path in written]
+    cached.clear()
     logger.info("run %s: %d inputs -> %d documents, %d duplicates, %d rejects; %d summaries", report.run_id,
                 report.inputs, report.documents, report.duplicates, report.rejects, report.summaries)
     return documents.join(summaries, left_on="input_id", right_on="doc_id").select("title", "path", "summary")

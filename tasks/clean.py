@@ -1,8 +1,9 @@
 """Clean: turn decoded inputs into body text, a title and the record of what was stripped.
 
 Two passes over batches. `normalize_inputs` repairs Unicode, extracts HTML/Markdown main text and splits lines;
-the flow then picks, per source, the short lines that recur across many documents (`boilerplate_lines`); `clean_documents` then strips it, the header block above the
-headline and trailers such as a "Source" glued to the last sentence, and measures what is left.
+the flow then picks, per source, the short lines that recur across many articles (`boilerplate_lines`);
+`clean_documents` strips them, the header block above the headline and trailers such as a "Source" glued to
+the last sentence, and measures what is left.
 """
 
 import hashlib

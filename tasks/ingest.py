@@ -4,10 +4,10 @@ An input is a whole .txt/.md/.html file, or one record of a .json/.jsonl file. I
 came from and its bytes, so a re-run can tell what is already recorded in data/.
 """
 
+import errno
 import glob
 import hashlib
 import json
-import os
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,6 +17,7 @@ import charset_normalizer
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
 
 FORMATS = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
            ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -39,6 +40,22 @@ RECORD_COLUMNS = {
 }
 INPUTS_SCHEMA = {**RECORD_COLUMNS, "raw": pl.String, "title_hint": pl.String}
 REJECTS_SCHEMA = {**RECORD_COLUMNS, "stage": pl.String, "reason": pl.String, "detail": pl.String, "text": pl.String}
+
+
+# File-system errors that say this file cannot be read. Any other (EIO, ESTALE, a network mount timing out)
+# is taken as transient: the ingest task fails and Prefect retries it with backoff.
+PERMANENT_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.ENAMETOOLONG,
+                    errno.ELOOP}
+INGEST_RETRIES = 3
+
+
+class TransientSourceError(OSError):
+    """A read that may succeed if tried again."""
+
+
+def retry_transient(task, task_run, state) -> bool:
+    """Prefect retry condition: retry an ingest batch only for transient source errors."""
+    return isinstance(state.result(raise_on_failure=False), TransientSourceError)
 
 
 class InputError(Exception):
@@ -168,6 +185,8 @@ def _read_file(seed: SeedFile):
         modified_at = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
         data = path.read_bytes()
     except OSError as error:
+        if error.errno not in PERMANENT_ERRNOS:
+            raise TransientSourceError(f"reading {seed.path} failed: {error}") from error
         row = {**base, "modified_at": None, "size_bytes": 0, "content_sha256": ""}
         row["input_id"] = input_id(seed.relative, None, "")
         yield row, InputError("unreadable", f"cannot read the file: {error.strerror or error}")
@@ -247,6 +266,7 @@ def _record_fields(item) -> dict:
     return fields
 
 
-@task(name="ingest-batch", cache_policy=NO_CACHE)
+@task(name="ingest-batch", cache_policy=NO_CACHE, retries=INGEST_RETRIES,
+      retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_condition_fn=retry_transient)
 def ingest_batch(files: list[SeedFile]) -> tuple[pl.DataFrame, pl.DataFrame]:
     return read_inputs(files)

@@ -138,3 +138,29 @@ def test_each_run_publishes_counts_timings_and_a_report_with_sample_summaries(co
 
     digest(source=str(corpus), data_dir=str(tmp_path / "data"))
     assert "nothing new" in latest_artifact("seed-digest-report").data
+
+
+def test_a_retried_run_reuses_finished_batches_from_the_cache(corpus, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "documents").write_text("not a folder: the write stage fails")
+    failed = digest(source=str(corpus), data_dir=str(data), batch_size=5, return_state=True)
+    assert failed.is_failed()
+    assert any((data / ".cache" / "results").iterdir())
+
+    (data / "documents").unlink()
+    retried = digest(source=str(corpus), data_dir=str(data), batch_size=5, return_state=True)
+    assert retried.is_completed() and retried.result().documents == 6
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[retried.state_details.flow_run_id])))
+    states = {}
+    for run in task_runs:
+        states.setdefault(run.name.rsplit("-", 1)[0], []).append(run.state.name)
+    for stage in ("ingest-batch", "normalize-batch", "clean-batch", "summarize-batch"):
+        assert set(states[stage]) == {"Cached"}, (stage, states[stage])
+    assert states["write-parquet"] == ["Completed"]
+    assert not (data / ".cache").exists()

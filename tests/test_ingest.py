@@ -1,6 +1,7 @@
 """Ingest: encodings, formats and the reasons bad inputs are rejected."""
 
 import json
+import os
 
 import pytest
 
@@ -90,3 +91,52 @@ def test_input_id_changes_with_content_and_not_with_read_time(tmp_path):
     assert read_inputs(discover(str(tmp_path)))[0]["input_id"][0] == first
     path.write_text("Other text. More text.")
     assert read_inputs(discover(str(tmp_path)))[0]["input_id"][0] != first
+
+
+def test_permission_denied_is_a_reject_but_an_io_error_is_retried(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from tasks.ingest import TransientSourceError
+
+    (tmp_path / "a.txt").write_text("Some text. More text.")
+    files = discover(str(tmp_path))
+
+    def failing(code):
+        def read_bytes(self):
+            raise OSError(code, os.strerror(code))
+        return read_bytes
+
+    monkeypatch.setattr(Path, "read_bytes", failing(errno.EACCES))
+    assert read_inputs(files)[1]["reason"].to_list() == ["unreadable"]
+    monkeypatch.setattr(Path, "read_bytes", failing(errno.EIO))
+    with pytest.raises(TransientSourceError):
+        read_inputs(files)
+
+
+def test_ingest_task_retries_transient_errors_with_backoff(tmp_path, monkeypatch, prefect_server):
+    import errno
+    from pathlib import Path
+
+    from prefect import flow
+
+    from tasks.ingest import ingest_batch
+
+    (tmp_path / "a.txt").write_text("Some text. More text.")
+    files = discover(str(tmp_path))
+    real_read, attempts = Path.read_bytes, []
+
+    def flaky(self):
+        attempts.append(self)
+        if len(attempts) == 1:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", flaky)
+
+    @flow
+    def ingest_once():
+        return ingest_batch.with_options(retry_delay_seconds=0)(files)
+
+    inputs, rejects = ingest_once()
+    assert len(attempts) == 2 and inputs.height == 1 and rejects.height == 0
