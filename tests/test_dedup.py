@@ -48,3 +48,26 @@ def test_different_articles_are_kept():
                       for i, topic in enumerate(["the dam", "the road", "the school", "the port"])})
     canonical, duplicates = deduplicate(docs, empty_history(), DedupOptions())
     assert canonical.height == 4 and duplicates.height == 0
+
+
+def test_pairs_just_above_the_threshold_are_found():
+    import random
+
+    import numpy as np
+
+    rng = random.Random(7)
+    vocabulary = [f"w{i}" for i in range(5000)]
+    texts, expected = {}, 0
+    for pair in range(30):
+        base = [rng.choice(vocabulary) for _ in range(300)]
+        variant = list(base)
+        for position in rng.sample(range(300), 8):
+            variant[position] = rng.choice(vocabulary)
+        a, b = " ".join(base), " ".join(variant)
+        similarity = np.mean(np.array(minhash_signature(a, OPTIONS)) == np.array(minhash_signature(b, OPTIONS)))
+        if similarity >= DedupOptions().threshold:
+            expected += 1
+            texts[f"{pair:02d}a.txt"], texts[f"{pair:02d}b.txt"] = a, b
+    assert expected >= 10
+    _, duplicates = deduplicate(documents(texts), empty_history(), DedupOptions())
+    assert duplicates.height == expected
