@@ -2,9 +2,10 @@
 
 Exact duplicates share the hash of their case-folded word tokens. Near duplicates are found with MinHash LSH
 (datasketch): candidates from the LSH index, confirmed when the estimated Jaccard similarity of their word
-shingles reaches the threshold. Documents are taken in a stable order (earlier runs first, then by path and
-record); each one joins the first canonical document it matches, or becomes canonical itself. So every
-duplicate's similarity is measured against its own canonical document, and clusters never chain.
+shingles reaches the threshold. Documents are taken in a stable order (stored ones first, then in the order
+given: by path and record in a run, by run in compaction); each one joins the first canonical document it
+matches, or becomes canonical itself. So every duplicate's similarity is measured against its own canonical
+document, and clusters never chain.
 """
 
 from dataclasses import dataclass
@@ -15,9 +16,9 @@ from datasketch import MinHashLSH
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.schema import INPUT_COLUMNS
+from tasks.schema import DOCUMENTS, DUPLICATES
 
-INPUT_COLUMNS_WITHOUT_RUN = [name for name in INPUT_COLUMNS if name != "run_id"]
+DOCUMENT_ONLY = [name for name in DOCUMENTS.names if name not in DUPLICATES.names]
 DUPLICATE_COLUMNS = {"canonical_id": pl.String, "method": pl.String, "similarity": pl.Float64}
 
 
@@ -49,10 +50,10 @@ class _Signature:
 
 def deduplicate(documents: pl.DataFrame, history: pl.DataFrame, options: DedupOptions
                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(canonical documents, duplicates) of this run's documents, given the canonical ones already stored.
+    """(canonical documents, duplicates) of `documents`, taken in the order given, and the canonical ones stored.
 
-    `history` holds input_id, text_hash and minhash of stored documents; duplicates get the documents'
-    columns that the duplicates table keeps plus canonical_id, method and similarity.
+    `history` holds input_id, text_hash and minhash of stored documents; duplicates keep the documents'
+    columns except those only the documents table has, and gain canonical_id, method and similarity.
     """
     lsh = MinHashLSH(threshold=options.candidate_threshold, num_perm=options.num_perm)
     by_hash: dict[str, str] = {}
@@ -66,9 +67,8 @@ def deduplicate(documents: pl.DataFrame, history: pl.DataFrame, options: DedupOp
     for doc_id, hashed, minhash in history.select("input_id", "text_hash", "minhash").iter_rows():
         keep(doc_id, hashed, np.asarray(minhash, dtype=np.uint64))
 
-    ordered = documents.sort("path", "record", nulls_last=False)
     matches: dict[str, tuple[str, str, float]] = {}
-    for doc_id, hashed, minhash in ordered.select("input_id", "text_hash", "minhash").iter_rows():
+    for doc_id, hashed, minhash in documents.select("input_id", "text_hash", "minhash").iter_rows():
         if hashed in by_hash:
             matches[doc_id] = (by_hash[hashed], "exact", 1.0)
             continue
@@ -83,10 +83,8 @@ def deduplicate(documents: pl.DataFrame, history: pl.DataFrame, options: DedupOp
         [(doc_id, *match) for doc_id, match in matches.items()],
         schema={"input_id": pl.String, **DUPLICATE_COLUMNS}, orient="row",
     )
-    duplicates = ordered.join(match_frame, on="input_id", how="inner").select(
-        *INPUT_COLUMNS_WITHOUT_RUN, "title", "text", "text_hash", *DUPLICATE_COLUMNS
-    )
-    canonical = ordered.join(match_frame, on="input_id", how="anti")
+    duplicates = documents.join(match_frame, on="input_id", how="inner", maintain_order="left").drop(DOCUMENT_ONLY)
+    canonical = documents.join(match_frame, on="input_id", how="anti")
     return canonical, duplicates
 
 

@@ -5,6 +5,7 @@ row in `runs` is written last: it is the commit. Part files of runs that never c
 files) are removed by the next run before it reads the store, so readers and re-runs only see whole runs.
 """
 
+import json
 import os
 import uuid
 from contextlib import contextmanager
@@ -21,7 +22,9 @@ from prefect.cache_policies import NO_CACHE
 from tasks.schema import SCHEMAS
 
 LOCK_NAME = ".seed-digest.lock"
-PART_PREFIX = "part-"
+PART_PREFIX = "part-"  # one run's rows: part-<run_id>.parquet, committed once the run's runs row exists
+COMPACT_PREFIX = "compact-"  # many runs' rows, written by compaction: always committed
+MANIFEST_NAME = ".compaction.json"
 
 
 class StoreBusy(RuntimeError):
@@ -33,11 +36,13 @@ def new_run_id(started) -> str:
 
 
 def table_files(data_dir: str | Path, table: str) -> list[Path]:
-    return sorted(Path(data_dir, table).glob(f"run_date=*/{PART_PREFIX}*.parquet"))
+    folder = Path(data_dir, table)
+    return sorted([*folder.glob(f"run_date=*/{PART_PREFIX}*.parquet"),
+                   *folder.glob(f"run_date=*/{COMPACT_PREFIX}*.parquet")])
 
 
-def _run_of(path: Path) -> str:
-    return path.stem[len(PART_PREFIX):]
+def _run_of(path: Path) -> str | None:
+    return path.stem[len(PART_PREFIX):] if path.name.startswith(PART_PREFIX) else None
 
 
 @contextmanager
@@ -64,12 +69,14 @@ def committed_runs(data_dir: str | Path) -> set[str]:
 
 
 def remove_uncommitted(data_dir: str | Path) -> list[Path]:
-    """Delete part files (and temporaries) of runs that never wrote their runs row."""
+    """Make the store whole before reading it: finish an interrupted compaction, then delete part files (and
+    temporaries) of runs that never wrote their runs row."""
+    finish_replacement(data_dir)
     committed = committed_runs(data_dir)
     removed = []
     for table in SCHEMAS:
         for path in table_files(data_dir, table):
-            if _run_of(path) not in committed:
+            if _run_of(path) is not None and _run_of(path) not in committed:
                 path.unlink()
                 removed.append(path)
         for temporary in Path(data_dir, table).glob("run_date=*/.*.tmp"):
@@ -79,11 +86,13 @@ def remove_uncommitted(data_dir: str | Path) -> list[Path]:
 
 
 def read_table(data_dir: str | Path, table: str, columns: list[str]) -> pl.DataFrame:
-    """Columns of a table across all committed runs (empty, with the schema's types, before the first run)."""
+    """Columns of a table across all committed files, `run_date` among them if asked for (empty, with the
+    schema's types, before the first run)."""
     files = table_files(data_dir, table)
     if files:
-        return pl.read_parquet(files, columns=columns)
-    return pl.from_arrow(SCHEMAS[table].empty_table()).select(columns)
+        return pl.scan_parquet(files, hive_partitioning=True).select(columns).collect()
+    empty = pl.from_arrow(SCHEMAS[table].empty_table()).with_columns(pl.lit(None, dtype=pl.Date).alias("run_date"))
+    return empty.select(columns)
 
 
 def recorded_inputs(data_dir: str | Path) -> set[str]:
@@ -104,17 +113,59 @@ def to_arrow(frame: pl.DataFrame, table: str) -> pa.Table:
     return frame.select(schema.names).to_arrow().cast(schema)
 
 
-def write_part(data_dir: str | Path, table: str, frame: pl.DataFrame, run_id: str, run_date: date) -> Path:
-    """Write one run's rows of one table atomically: temporary hidden file, fsync, rename."""
-    folder = Path(data_dir, table, f"run_date={run_date.isoformat()}")
+def _write_temporary(folder: Path, name: str, table: str, frame: pl.DataFrame) -> tuple[Path, Path]:
+    """A hidden, synced temporary file holding the rows, and the final path it is meant for."""
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{PART_PREFIX}{run_id}.parquet"
-    temporary = folder / f".{final.name}.tmp"
+    final = folder / name
+    temporary = folder / f".{name}.tmp"
     pq.write_table(to_arrow(frame, table), temporary, compression="zstd")
     with open(temporary, "rb") as handle:
         os.fsync(handle.fileno())
+    return temporary, final
+
+
+def write_part(data_dir: str | Path, table: str, frame: pl.DataFrame, run_id: str, run_date: date) -> Path:
+    """Write one run's rows of one table atomically: temporary hidden file, fsync, rename."""
+    folder = Path(data_dir, table, f"run_date={run_date.isoformat()}")
+    temporary, final = _write_temporary(folder, f"{PART_PREFIX}{run_id}.parquet", table, frame)
     os.replace(temporary, final)
     return final
+
+
+def replace_tables(data_dir: str | Path, tables: dict[str, pl.DataFrame], stamp: str) -> list[Path]:
+    """Replace every file of the given tables with one compacted file per run_date partition, all or nothing.
+
+    Frames carry a `run_date` column. New files are written as temporaries first; then a manifest naming the
+    renames and deletions is written atomically, and carried out. A crash before the manifest leaves the old
+    files (the temporaries are swept); a crash after it is finished by the next run (`finish_replacement`).
+    """
+    renames, old = [], []
+    for table, frame in tables.items():
+        old += [str(path) for path in table_files(data_dir, table)]
+        for (run_date,), rows in frame.group_by("run_date", maintain_order=True):
+            folder = Path(data_dir, table, f"run_date={run_date.isoformat()}")
+            temporary, final = _write_temporary(folder, f"{COMPACT_PREFIX}{stamp}.parquet", table, rows)
+            renames.append((str(temporary), str(final)))
+    manifest = Path(data_dir, MANIFEST_NAME)
+    staged = manifest.with_name(manifest.name + ".tmp")
+    staged.write_text(json.dumps({"renames": renames, "delete": old}))
+    os.replace(staged, manifest)
+    finish_replacement(data_dir)
+    return [Path(final) for _, final in renames]
+
+
+def finish_replacement(data_dir: str | Path) -> None:
+    """Carry out a compaction manifest, if one is left: idempotent, so a crash midway is finished here."""
+    manifest = Path(data_dir, MANIFEST_NAME)
+    if not manifest.exists():
+        return
+    plan = json.loads(manifest.read_text())
+    for temporary, final in plan["renames"]:
+        if Path(temporary).exists():
+            os.replace(temporary, final)
+    for path in plan["delete"]:
+        Path(path).unlink(missing_ok=True)
+    manifest.unlink()
 
 
 def write_run(data_dir: str | Path, run_id: str, run_date: date, tables: dict[str, pl.DataFrame]) -> list[Path]:

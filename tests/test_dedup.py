@@ -24,9 +24,9 @@ def empty_history() -> pl.DataFrame:
 LONG = " ".join(article(topic, 5) for topic in ("the dam", "the road", "the school", "the port"))
 
 
-def test_exact_and_near_duplicates_point_at_the_first_document():
+def test_exact_and_near_duplicates_point_at_the_first_document_in_order():
     near = LONG.replace("before the end of the year", "before the end of this year", 1)
-    docs = documents({"b.txt": LONG.upper(), "a.txt": LONG, "c.txt": near, "d.txt": article("the zoo", 5)})
+    docs = documents({"a.txt": LONG, "b.txt": LONG.upper(), "c.txt": near, "d.txt": article("the zoo", 5)})
     canonical, duplicates = deduplicate(docs, empty_history(), DedupOptions())
     assert canonical["path"].to_list() == ["a.txt", "d.txt"]
     rows = {row["path"]: row for row in duplicates.iter_rows(named=True)}
