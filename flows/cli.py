@@ -3,6 +3,7 @@
 import argparse
 import os
 import sys
+from pathlib import Path
 
 # Quiet, offline-friendly Prefect defaults for a terminal run; anything the user set wins.
 PREFECT_DEFAULTS = {
@@ -38,13 +39,38 @@ def parser() -> argparse.ArgumentParser:
                      help="seconds to wait for another run on the same data folder (default: fail at once)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--verbose", action="store_true", help="show Prefect's logs")
+    serve = commands.add_parser("serve", help="serve prefect.yaml's deployments and schedules from this process "
+                                              "(needs PREFECT_API_URL of a running server)")
+    serve.add_argument("--prefect-yaml", default="prefect.yaml", help="deployments to serve (default: prefect.yaml)")
+    serve.add_argument("--verbose", action="store_true", help="show Prefect's logs")
     return root
+
+
+def served_deployments(prefect_yaml: str) -> list:
+    """prefect.yaml's deployments as RunnerDeployments: the same flows, parameters, tags and cron schedules."""
+    import yaml
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.schedules import Cron
+
+    config = yaml.safe_load(Path(prefect_yaml).read_text(encoding="utf-8"))
+    project = Path(prefect_yaml).resolve().parent  # entrypoints are relative to prefect.yaml's folder
+    return [
+        load_flow_from_entrypoint(str(project / spec["entrypoint"])).to_deployment(
+            name=spec["name"], description=spec.get("description"), tags=spec.get("tags"),
+            parameters=spec.get("parameters", {}),
+            concurrency_limit=ConcurrencyLimitConfig(**spec["concurrency_limit"]) if "concurrency_limit" in spec else None,
+            schedules=[Cron(item["cron"], timezone=item.get("timezone", "UTC")) for item in spec.get("schedules", [])],
+        )
+        for spec in config["deployments"]
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    quiet = args.command == "run" and not args.verbose  # a service keeps Prefect's logs
     for name, value in PREFECT_DEFAULTS.items():
-        if not (args.verbose and name == "PREFECT_LOGGING_LEVEL"):
+        if quiet or name != "PREFECT_LOGGING_LEVEL":
             os.environ.setdefault(name, value)
     from rich.console import Console
     from rich.table import Table
@@ -52,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     from flows.digest import digest, plan, task_runner
 
     console = Console(stderr=True)
+    if args.command == "serve":
+        from prefect import serve
+
+        serve(*served_deployments(args.prefect_yaml))
+        return 0
     ratio = args.ratio
     sentences = None if ratio is not None else args.sentences
     try:

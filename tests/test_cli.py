@@ -38,3 +38,16 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     assert "error: seed source" in bad.stderr and "Traceback" not in bad.stderr
     usage = run_cli("--algorithm", "nope", home=tmp_path / "h")
     assert usage.returncode == 2 and "unknown algorithm 'nope'" in usage.stderr
+
+
+def test_serve_offers_prefect_yamls_deployments_with_their_schedules():
+    from flows.cli import served_deployments
+    from tests.conftest import REPO
+
+    deployments = {d.name: d for d in served_deployments(str(REPO / "prefect.yaml"))}
+    assert set(deployments) == {"daily", "weekly-compaction"}
+    daily = deployments["daily"]
+    assert daily.flow_name == "seed-digest" and daily.parameters["source"] == "seeds"
+    assert [s.schedule.cron for s in daily.schedules] == ["0 6 * * *"]
+    assert daily.concurrency_limit == 1 or daily.concurrency_limit.limit == 1
+    assert [s.schedule.cron for s in deployments["weekly-compaction"].schedules] == ["0 3 * * 0"]
