@@ -55,15 +55,16 @@ def served_deployments(prefect_yaml: str) -> list:
 
     config = yaml.safe_load(Path(prefect_yaml).read_text(encoding="utf-8"))
     project = Path(prefect_yaml).resolve().parent  # entrypoints are relative to prefect.yaml's folder
-    return [
-        load_flow_from_entrypoint(str(project / spec["entrypoint"])).to_deployment(
+    deployments = []
+    for spec in config["deployments"]:
+        limit = spec.get("concurrency_limit")
+        deployments.append(load_flow_from_entrypoint(str(project / spec["entrypoint"])).to_deployment(
             name=spec["name"], description=spec.get("description"), tags=spec.get("tags"),
             parameters=spec.get("parameters", {}),
-            concurrency_limit=ConcurrencyLimitConfig(**spec["concurrency_limit"]) if "concurrency_limit" in spec else None,
+            concurrency_limit=ConcurrencyLimitConfig(**limit) if isinstance(limit, dict) else limit,
             schedules=[Cron(item["cron"], timezone=item.get("timezone", "UTC")) for item in spec.get("schedules", [])],
-        )
-        for spec in config["deployments"]
-    ]
+        ))
+    return deployments
 
 
 def main(argv: list[str] | None = None) -> int:
