@@ -39,6 +39,14 @@ def parser() -> argparse.ArgumentParser:
                      help="seconds to wait for another run on the same data folder (default: fail at once)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--verbose", action="store_true", help="show Prefect's logs")
+    evaluate = commands.add_parser("evaluate", help="ROUGE of the summarizers on a JSON Lines corpus with "
+                                                    "reference summaries, beside Lead-3")
+    evaluate.add_argument("--corpus", required=True, help="JSON Lines: id, text, reference (one sentence a line)")
+    evaluate.add_argument("--data", default="data", help="where the evaluation tables and report go (default: data)")
+    evaluate.add_argument("--algorithms", help="comma-separated summarizers (default: all)")
+    evaluate.add_argument("--language", help="ISO 639-1 code for every document instead of detecting it")
+    evaluate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default: 1000)")
+    evaluate.add_argument("--verbose", action="store_true", help="show Prefect's logs")
     serve = commands.add_parser("serve", help="serve prefect.yaml's deployments and schedules from this process "
                                               "(needs PREFECT_API_URL of a running server)")
     serve.add_argument("--prefect-yaml", default="prefect.yaml", help="deployments to serve (default: prefect.yaml)")
@@ -67,9 +75,31 @@ def served_deployments(prefect_yaml: str) -> list:
     return deployments
 
 
+def run_evaluation(args, console) -> int:
+    from flows.evaluate import evaluate
+    from tasks.evaluate import EvaluationOptions
+
+    algorithms = [name.strip() for name in args.algorithms.split(",")] if args.algorithms else None
+    try:
+        if algorithms is not None:
+            EvaluationOptions(algorithms=tuple(algorithms))
+        if not Path(args.corpus).is_file():
+            raise ValueError(f"no corpus file at {args.corpus}")
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+    state = evaluate(corpus=args.corpus, data_dir=args.data, algorithms=algorithms, language=args.language,
+                     resamples=args.resamples, return_state=True)
+    if state.is_failed():
+        console.print(f"[red]error:[/red] {state.result(raise_on_failure=False)}")
+        return 1
+    print(state.result())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    quiet = args.command == "run" and not args.verbose  # a service keeps Prefect's logs
+    quiet = args.command != "serve" and not args.verbose  # a service keeps Prefect's logs
     for name, value in PREFECT_DEFAULTS.items():
         if quiet or name != "PREFECT_LOGGING_LEVEL":
             os.environ.setdefault(name, value)
@@ -84,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
         serve(*served_deployments(args.prefect_yaml))
         return 0
+    if args.command == "evaluate":
+        return run_evaluation(args, console)
     ratio = args.ratio
     sentences = None if ratio is not None else args.sentences
     try:

@@ -108,3 +108,33 @@ SCHEMAS = {
 }
 
 INPUT_COLUMNS = [field.name for field in INPUT_FIELDS]
+
+# Summary-quality evaluations (`seed-digest evaluate`): not part of a digest run's commit, written on their own.
+METRICS = ("rouge1", "rouge2", "rougeLsum")
+
+EVALUATIONS = pa.schema(
+    [
+        pa.field("evaluation_id", pa.string(), nullable=False),
+        pa.field("corpus", pa.string(), nullable=False),
+        pa.field("documents", pa.int64(), nullable=False),
+        pa.field("algorithm", pa.string(), nullable=False),
+        pa.field("length", pa.string(), nullable=False),
+    ]
+    + [pa.field(f"{metric}{suffix}", pa.float64(), nullable=False)
+       for metric in METRICS for suffix in ("", "_low", "_high")]
+    + [pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False)]
+)
+
+EVALUATION_SCORES = pa.schema(
+    [
+        pa.field("evaluation_id", pa.string(), nullable=False),
+        pa.field("corpus", pa.string(), nullable=False),
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("algorithm", pa.string(), nullable=False),
+        pa.field("summary_sentences", pa.int32(), nullable=False),
+        pa.field("reference_sentences", pa.int32(), nullable=False),
+    ]
+    + [pa.field(metric, pa.float64(), nullable=False) for metric in METRICS]
+)
+
+EVALUATION_SCHEMAS = {"evaluations": EVALUATIONS, "evaluation_scores": EVALUATION_SCORES}

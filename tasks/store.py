@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.schema import SCHEMAS
+from tasks.schema import EVALUATION_SCHEMAS, SCHEMAS
 
 LOCK_NAME = ".seed-digest.lock"
 PART_PREFIX = "part-"  # one run's rows: part-<run_id>.parquet, committed once the run's runs row exists
@@ -109,7 +109,7 @@ def canonical_signatures(data_dir: str | Path) -> pl.DataFrame:
 
 def to_arrow(frame: pl.DataFrame, table: str) -> pa.Table:
     """The frame with exactly the table's columns, order and types: a wrong column fails loudly here."""
-    schema = SCHEMAS[table]
+    schema = {**SCHEMAS, **EVALUATION_SCHEMAS}[table]
     return frame.select(schema.names).to_arrow().cast(schema)
 
 

@@ -1,0 +1,124 @@
+"""Evaluate: ROUGE of each summarizer against reference summaries, beside the Lead-3 baseline.
+
+Each document is cleaned as a digest run cleans it, then summarised by every algorithm at the reference's
+length (its number of sentences: references hold one per line); Lead-3 takes the first three sentences.
+Scores are rouge-score's ROUGE-1, ROUGE-2 and ROUGE-Lsum F1 with Porter stemming, summary and reference one
+sentence per line; corpus means carry a 95 % bootstrap confidence interval over documents.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from rouge_score import rouge_scorer
+
+from tasks.clean import fix_text, strip_boilerplate, text_lines
+from tasks.language import detect_language
+from tasks.schema import METRICS
+from tasks.summarize import ALGORITHMS, SummaryOptions, summarize
+
+LEAD3 = "lead3"
+REFERENCE_LENGTH = "reference sentences"
+LEAD3_LENGTH = "3 sentences"
+CORPUS_SCHEMA = {"doc_id": pl.String, "title": pl.String, "text": pl.String, "reference": pl.String,
+                 "language": pl.String}
+SCORES_SCHEMA = {"doc_id": pl.String, "algorithm": pl.String, "summary_sentences": pl.Int32,
+                 "reference_sentences": pl.Int32, **{metric: pl.Float64 for metric in METRICS}}
+
+
+@dataclass(frozen=True)
+class EvaluationOptions:
+    algorithms: tuple[str, ...] = tuple(ALGORITHMS)
+    language: str | None = None
+    resamples: int = 1000
+    seed: int = 0
+
+    def __post_init__(self):
+        unknown = [name for name in self.algorithms if name not in ALGORITHMS]
+        if unknown or not self.algorithms:
+            raise ValueError(f"unknown algorithm(s) {', '.join(unknown) or '(none given)'}; "
+                             f"choose from {', '.join(ALGORITHMS)}")
+
+
+def load_corpus(path: str | Path, language: str | None = None) -> pl.DataFrame:
+    """Documents of a JSON Lines corpus with references, cleaned as a digest run cleans them."""
+    rows = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                text, reference = record["text"], record["reference"]
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise ValueError(f"{path}, line {number}: a record needs JSON with text and reference ({error})")
+            title, body, _ = strip_boilerplate(text_lines(fix_text(text)), set(), record.get("title"))
+            body_text = "\n\n".join(body)
+            rows.append({"doc_id": str(record.get("id", number)), "title": title, "text": body_text,
+                         "reference": reference, "language": language or detect_language(body_text)})
+    if not rows:
+        raise ValueError(f"{path} holds no records")
+    return pl.DataFrame(rows, schema=CORPUS_SCHEMA)
+
+
+def reference_sentences(reference: str) -> list[str]:
+    return [line.strip() for line in reference.splitlines() if line.strip()]
+
+
+def score_documents(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.DataFrame:
+    """ROUGE F1 of every algorithm and of Lead-3 on each document."""
+    scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
+    rows = []
+    for doc_id, title, text, reference, language in corpus.iter_rows():
+        wanted = reference_sentences(reference)
+        runs = [(LEAD3, "lead", 3)] + [(name, name, len(wanted)) for name in options.algorithms]
+        for label, algorithm, count in runs:
+            chosen = summarize(text, title, language, SummaryOptions(algorithm=algorithm, sentences=count))
+            scores = scorer.score("\n".join(wanted), "\n".join(sentence["text"] for sentence in chosen))
+            rows.append({"doc_id": doc_id, "algorithm": label, "summary_sentences": len(chosen),
+                         "reference_sentences": len(wanted),
+                         **{metric: scores[metric].fmeasure for metric in METRICS}})
+    return pl.DataFrame(rows, schema=SCORES_SCHEMA)
+
+
+def bootstrap_interval(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
+    """95 % percentile bootstrap interval of the mean."""
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def summarize_scores(scores: pl.DataFrame, options: EvaluationOptions) -> pl.DataFrame:
+    """Per algorithm: mean ROUGE F1 (in %) with its bootstrap interval, Lead-3 first, then by ROUGE-1."""
+    rows = []
+    for (algorithm,), group in scores.group_by("algorithm", maintain_order=True):
+        row = {"algorithm": algorithm, "documents": group.height,
+               "length": LEAD3_LENGTH if algorithm == LEAD3 else REFERENCE_LENGTH}
+        for metric in METRICS:
+            values = group[metric].to_numpy() * 100
+            row[metric] = float(values.mean())
+            row[f"{metric}_low"], row[f"{metric}_high"] = bootstrap_interval(values, options.resamples, options.seed)
+        rows.append(row)
+    table = pl.DataFrame(rows)
+    return table.sort(pl.col("algorithm") != LEAD3, -pl.col("rouge1"))
+
+
+def markdown_report(corpus_name: str, table: pl.DataFrame) -> str:
+    """A Markdown table of the means and intervals, with Lead-3 marked as the line to beat."""
+    lines = [f"### {corpus_name}: ROUGE F1 (%), 95 % bootstrap interval, {table['documents'][0]} documents", "",
+             "| algorithm | length | ROUGE-1 | ROUGE-2 | ROUGE-Lsum |", "|---|---|---:|---:|---:|"]
+    for row in table.iter_rows(named=True):
+        cells = [f"{row[m]:.2f} [{row[m + '_low']:.2f}, {row[m + '_high']:.2f}]" for m in METRICS]
+        name = f"**{row['algorithm']}** (baseline)" if row["algorithm"] == LEAD3 else row["algorithm"]
+        lines.append(f"| {name} | {row['length']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+@task(name="score-batch", cache_policy=NO_CACHE)
+def score_batch(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.DataFrame:
+    return score_documents(corpus, options)

@@ -1,0 +1,72 @@
+"""Summary-quality evaluation: ROUGE against references, Lead-3 beside the algorithms, stored and reported."""
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tasks.evaluate import (LEAD3, EvaluationOptions, bootstrap_interval, load_corpus, score_documents,
+                            summarize_scores)
+from tests.conftest import article
+
+
+def write_corpus(path, count: int = 4):
+    with open(path, "w", encoding="utf-8") as out:
+        for i in range(count):
+            topic = ["the dam", "the road", "the school", "the port", "the park"][i % 5]
+            text = article(topic, 5) + "\n\n" + article(topic + " budget", 5)
+            reference = "\n".join(text.replace("\n\n", " ").split(". ")[:2])
+            out.write(json.dumps({"id": f"doc-{i}", "text": text, "reference": reference}) + "\n")
+    return path
+
+
+def test_lead3_and_every_algorithm_get_rouge_f1_per_document(tmp_path):
+    corpus = load_corpus(write_corpus(tmp_path / "c.jsonl"), "en")
+    scores = score_documents(corpus, EvaluationOptions(algorithms=("lead", "lexrank")))
+    assert scores.height == 4 * 3
+    assert set(scores["algorithm"]) == {LEAD3, "lead", "lexrank"}
+    lead = scores.filter(pl.col("algorithm") == "lead")
+    assert lead["summary_sentences"].to_list() == lead["reference_sentences"].to_list() == [2] * 4
+    assert (lead["rouge1"] > 0.95).all()  # the references are the first two sentences
+    assert (scores.filter(pl.col("algorithm") == LEAD3)["summary_sentences"] == 3).all()
+    assert scores.select(pl.all().exclude("doc_id", "algorithm").is_between(0, 100).all()).row(0) == (True,) * 5
+
+
+def test_means_come_with_a_bootstrap_interval_and_lead3_first(tmp_path):
+    corpus = load_corpus(write_corpus(tmp_path / "c.jsonl", 6), "en")
+    options = EvaluationOptions(algorithms=("lexrank", "lead"), resamples=200)
+    table = summarize_scores(score_documents(corpus, options), options)
+    assert table["algorithm"].to_list()[0] == LEAD3
+    for row in table.iter_rows(named=True):
+        for metric in ("rouge1", "rouge2", "rougeLsum"):
+            assert row[f"{metric}_low"] <= row[metric] <= row[f"{metric}_high"]
+
+
+def test_bootstrap_interval_narrows_with_more_documents():
+    rng = np.random.default_rng(1)
+    few, many = rng.normal(40, 10, 20), rng.normal(40, 10, 2000)
+    assert np.diff(bootstrap_interval(many, 500, 0)) < np.diff(bootstrap_interval(few, 500, 0))
+
+
+def test_bad_corpus_and_options_fail_clearly(tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"text": "no reference"}\n')
+    with pytest.raises(ValueError, match="line 1: a record needs JSON with text and reference"):
+        load_corpus(tmp_path / "bad.jsonl")
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        EvaluationOptions(algorithms=("nope",))
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_evaluation_flow_stores_parquet_a_report_and_an_artifact(tmp_path):
+    from flows.evaluate import evaluate
+
+    corpus = write_corpus(tmp_path / "mini.jsonl")
+    report = evaluate(corpus=str(corpus), data_dir=str(tmp_path / "data"), algorithms=["lead", "pacsum"],
+                      batch_size=2, resamples=100)
+    assert "| **lead3** (baseline) | 3 sentences |" in report and "| pacsum | reference sentences |" in report
+    table = pl.read_parquet(tmp_path / "data" / "evaluations" / "*" / "*.parquet")
+    assert sorted(table["algorithm"]) == ["lead", LEAD3, "pacsum"] and set(table["corpus"]) == {"mini.jsonl"}
+    scores = pl.read_parquet(tmp_path / "data" / "evaluation_scores" / "*" / "*.parquet")
+    assert scores.height == 4 * 3 and scores["evaluation_id"].n_unique() == 1
+    assert [p.read_text() for p in (tmp_path / "data" / "reports").glob("evaluation-*.md")] == [report]
