@@ -21,12 +21,13 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="digest the seed files under SOURCE into Parquet tables under DATA")
     run.add_argument("--source", default="seeds", help="folder or glob of seed files (default: seeds)")
     run.add_argument("--data", default="data", help="output folder of the Parquet tables (default: data)")
-    run.add_argument("--algorithm", default="lexrank",
-                     help="summarizer: lexrank (default), textrank, lsa, luhn, kl, sumbasic, reduction, edmundson, "
-                          "pacsum, lead")
+    run.add_argument("--algorithm", default="leadrank",
+                     help="summarizer: leadrank (default), lexrank, textrank, lsa, luhn, kl, sumbasic, reduction, "
+                          "edmundson, pacsum, lead")
     length = run.add_mutually_exclusive_group()
     length.add_argument("--sentences", type=int, default=3, help="summary length in sentences (default: 3)")
     length.add_argument("--ratio", type=float, help="summary length as a share of the document's sentences")
+    length.add_argument("--words", type=int, help="summary length in words: whole sentences until it is reached")
     run.add_argument("--language", help="ISO 639-1 code for every document instead of detecting it")
     run.add_argument("--batch-size", type=int, default=100, help="documents per task (default: 100)")
     run.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
@@ -116,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "evaluate":
         return run_evaluation(args, console)
-    ratio = args.ratio
-    sentences = None if ratio is not None else args.sentences
+    ratio, words = args.ratio, args.words
+    sentences = None if ratio is not None or words is not None else args.sentences
     try:
-        plan(args.source, args.data, args.algorithm, sentences, ratio, args.language, args.batch_size,
+        plan(args.source, args.data, args.algorithm, sentences, ratio, words, args.language, args.batch_size,
              args.min_sentences, args.near_duplicate_threshold)
         if args.workers < 1:
             raise ValueError(f"--workers must be at least 1, not {args.workers}")
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     flow = digest.with_options(task_runner=task_runner(args.dask_address, args.workers))
     state = flow(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=sentences,
-                 ratio=ratio, language=args.language, batch_size=args.batch_size,
+                 ratio=ratio, words=words, language=args.language, batch_size=args.batch_size,
                  min_sentences=args.min_sentences, near_duplicate_threshold=args.near_duplicate_threshold,
                  lock_timeout=args.lock_timeout, show_progress=not args.no_progress and sys.stderr.isatty(),
                  return_state=True)

@@ -22,7 +22,7 @@ from tasks.ingest import discover, ingest_batch
 from tasks.schema import STAGES
 from tasks.store import (canonical_signatures, exclusive, new_run_id, recorded_inputs, remove_uncommitted,
                          write_run_task)
-from tasks.summarize import SummaryOptions, summarize_batch
+from tasks.summarize import DEFAULT_ALGORITHM, SummaryOptions, summarize_batch
 
 DEFAULT_BATCH_SIZE = 100
 DASK_ADDRESS_SETTING = "SEED_DIGEST_DASK_ADDRESS"
@@ -92,7 +92,7 @@ def collect(futures, stage: str, progress) -> list:
     return [future.result() for future in futures]
 
 
-def plan(source: str, data_dir: str, algorithm: str, sentences: int | None, ratio: float | None,
+def plan(source: str, data_dir: str, algorithm: str, sentences: int | None, ratio: float | None, words: int | None,
          language: str | None, batch_size: int, min_sentences: int, near_duplicate_threshold: float) -> Plan:
     """The run's plan from the flow's parameters; a bad value fails here, before any work."""
     if batch_size < 1:
@@ -101,21 +101,22 @@ def plan(source: str, data_dir: str, algorithm: str, sentences: int | None, rati
         raise ValueError(f"min_sentences must be at least 1, not {min_sentences}")
     if not 0 < near_duplicate_threshold <= 1:
         raise ValueError(f"near_duplicate_threshold must be in (0, 1], not {near_duplicate_threshold}")
-    if ratio is not None and sentences is not None:
-        sentences = None  # a ratio given explicitly overrides the default sentence count
+    if (ratio is not None or words is not None) and sentences is not None:
+        sentences = None  # a ratio or word count given explicitly overrides the default sentence count
     clean = CleanOptions(min_sentences=min_sentences)
     return Plan(source, data_dir, language, batch_size, clean,
                 DedupOptions(threshold=near_duplicate_threshold, num_perm=clean.num_perm),
-                SummaryOptions(algorithm=algorithm, sentences=sentences, ratio=ratio))
+                SummaryOptions(algorithm=algorithm, sentences=sentences, ratio=ratio, words=words))
 
 
 @flow(name="seed-digest", task_runner=task_runner(), validate_parameters=True)
 def digest(
     source: str = "seeds",
     data_dir: str = "data",
-    algorithm: str = "lexrank",
+    algorithm: str = DEFAULT_ALGORITHM,
     sentences: int | None = 3,
     ratio: float | None = None,
+    words: int | None = None,
     language: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     min_sentences: int = 2,
@@ -125,11 +126,11 @@ def digest(
 ) -> RunReport:
     """Digest every new seed input under `source` into the Parquet tables under `data_dir`.
 
-    `language` forces an ISO 639-1 code instead of detecting it per document; `ratio` (0-1] replaces
-    `sentences` as the summary length. Inputs already recorded in data_dir are skipped, so a re-run on the
+    `language` forces an ISO 639-1 code instead of detecting it per document; `ratio` (0-1] or `words`
+    replaces `sentences` as the summary length. Inputs already recorded in data_dir are skipped, so a re-run on the
     same input writes nothing.
     """
-    run_plan = plan(source, data_dir, algorithm, sentences, ratio, language, batch_size, min_sentences,
+    run_plan = plan(source, data_dir, algorithm, sentences, ratio, words, language, batch_size, min_sentences,
                     near_duplicate_threshold)
     started = datetime.now(timezone.utc)
     report = RunReport(run_id=new_run_id(started))

@@ -1,7 +1,9 @@
 """Evaluate: ROUGE of each summarizer against reference summaries, beside the Lead-3 baseline.
 
 Each document is cleaned as a digest run cleans it, then summarised by every algorithm at the reference's
-length (its number of sentences: references hold one per line); Lead-3 takes the first three sentences.
+length in words (whole sentences in the algorithm's rank order until the summary reaches the reference's word
+count: highlights are shorter sentences than an article's, so a count of sentences would be the wrong length);
+Lead-3 takes the first three sentences, whatever their length.
 Scores are rouge-score's ROUGE-1, ROUGE-2 and ROUGE-Lsum F1 with Porter stemming, summary and reference one
 sentence per line; corpus means carry a 95 % bootstrap confidence interval over documents.
 """
@@ -17,17 +19,18 @@ from prefect.cache_policies import NO_CACHE
 from rouge_score import rouge_scorer
 
 from tasks.clean import fix_text, strip_boilerplate, text_lines
-from tasks.language import detect_language
+from tasks.language import detect_language, word_count
 from tasks.schema import METRICS
 from tasks.summarize import ALGORITHMS, SummaryOptions, summarize
 
 LEAD3 = "lead3"
-REFERENCE_LENGTH = "reference sentences"
+REFERENCE_LENGTH = "reference words"
 LEAD3_LENGTH = "3 sentences"
 CORPUS_SCHEMA = {"doc_id": pl.String, "title": pl.String, "text": pl.String, "reference": pl.String,
                  "language": pl.String}
 SCORES_SCHEMA = {"doc_id": pl.String, "algorithm": pl.String, "summary_sentences": pl.Int32,
-                 "reference_sentences": pl.Int32, **{metric: pl.Float64 for metric in METRICS}}
+                 "reference_sentences": pl.Int32, "summary_words": pl.Int32, "reference_words": pl.Int32,
+                 **{metric: pl.Float64 for metric in METRICS}}
 
 
 @dataclass(frozen=True)
@@ -75,13 +78,15 @@ def score_documents(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.Data
     rows = []
     for doc_id, title, text, reference, language in corpus.iter_rows():
         wanted = reference_sentences(reference)
-        runs = [(LEAD3, "lead", 3)] + [(name, name, len(wanted)) for name in options.algorithms]
-        for label, algorithm, count in runs:
-            chosen = summarize(text, title, language, SummaryOptions(algorithm=algorithm, sentences=count))
-            scores = scorer.score("\n".join(wanted), "\n".join(sentence["text"] for sentence in chosen))
+        budget = word_count(reference)
+        runs = [(LEAD3, SummaryOptions(algorithm="lead", sentences=3))] + [
+            (name, SummaryOptions(algorithm=name, sentences=None, words=budget)) for name in options.algorithms]
+        for label, length in runs:
+            chosen = [sentence["text"] for sentence in summarize(text, title, language, length)]
+            scores = scorer.score("\n".join(wanted), "\n".join(chosen))
             rows.append({"doc_id": doc_id, "algorithm": label, "summary_sentences": len(chosen),
-                         "reference_sentences": len(wanted),
-                         **{metric: scores[metric].fmeasure for metric in METRICS}})
+                         "reference_sentences": len(wanted), "summary_words": sum(map(word_count, chosen)),
+                         "reference_words": budget, **{metric: scores[metric].fmeasure for metric in METRICS}})
     return pl.DataFrame(rows, schema=SCORES_SCHEMA)
 
 

@@ -75,6 +75,7 @@ SUMMARIES = pa.schema(
         pa.field("language", pa.string(), nullable=False),
         pa.field("sentences_requested", pa.int32()),
         pa.field("ratio", pa.float64()),
+        pa.field("words_requested", pa.int32()),
         pa.field("summary", pa.string(), nullable=False),
         pa.field("sentences", pa.list_(SUMMARY_SENTENCE), nullable=False),
     ]
@@ -133,6 +134,8 @@ EVALUATION_SCORES = pa.schema(
         pa.field("algorithm", pa.string(), nullable=False),
         pa.field("summary_sentences", pa.int32(), nullable=False),
         pa.field("reference_sentences", pa.int32(), nullable=False),
+        pa.field("summary_words", pa.int32(), nullable=False),
+        pa.field("reference_words", pa.int32(), nullable=False),
     ]
     + [pa.field(metric, pa.float64(), nullable=False) for metric in METRICS]
 )

@@ -87,12 +87,13 @@ def remove_uncommitted(data_dir: str | Path) -> list[Path]:
 
 def read_table(data_dir: str | Path, table: str, columns: list[str]) -> pl.DataFrame:
     """Columns of a table across all committed files, `run_date` among them if asked for (empty, with the
-    schema's types, before the first run)."""
+    schema's types, before the first run); a column added to the schema later reads as null in older files."""
     files = table_files(data_dir, table)
+    schema = pl.from_arrow(SCHEMAS[table].empty_table()).schema
     if files:
-        return pl.scan_parquet(files, hive_partitioning=True).select(columns).collect()
-    empty = pl.from_arrow(SCHEMAS[table].empty_table()).with_columns(pl.lit(None, dtype=pl.Date).alias("run_date"))
-    return empty.select(columns)
+        return pl.scan_parquet(files, schema=schema, hive_partitioning=True, hive_schema={"run_date": pl.Date},
+                               missing_columns="insert").select(columns).collect()
+    return pl.DataFrame(schema={**schema, "run_date": pl.Date}).select(columns)
 
 
 def recorded_inputs(data_dir: str | Path) -> set[str]:

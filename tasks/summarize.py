@@ -23,45 +23,70 @@ from sumy.summarizers.sum_basic import SumBasicSummarizer
 from sumy.summarizers.text_rank import TextRankSummarizer
 from sumy.utils import get_stop_words
 
-from tasks.summarizers import LeadSummarizer, PositionalCentralitySummarizer
-from tasks.language import SUMY_LANGUAGES, Span, WordTokenizer, sentence_spans, words
+from tasks.language import SUMY_LANGUAGES, Span, WordTokenizer, sentence_spans, word_count, words
+from tasks.summarizers import LeadBiasedCentralitySummarizer, LeadSummarizer, PositionalCentralitySummarizer
 
+DEFAULT_ALGORITHM = "leadrank"
 ALGORITHMS = {
-    "lexrank": LexRankSummarizer, "textrank": TextRankSummarizer, "lsa": LsaSummarizer, "luhn": LuhnSummarizer,
-    "kl": KLSummarizer, "sumbasic": SumBasicSummarizer, "reduction": ReductionSummarizer,
-    "edmundson": EdmundsonSummarizer, "lead": LeadSummarizer, "pacsum": PositionalCentralitySummarizer,
+    "leadrank": LeadBiasedCentralitySummarizer, "lexrank": LexRankSummarizer, "textrank": TextRankSummarizer,
+    "lsa": LsaSummarizer, "luhn": LuhnSummarizer, "kl": KLSummarizer, "sumbasic": SumBasicSummarizer,
+    "reduction": ReductionSummarizer, "edmundson": EdmundsonSummarizer, "lead": LeadSummarizer,
+    "pacsum": PositionalCentralitySummarizer,
 }
 EDMUNDSON_FALLBACK_WORDS = 10
 
 SUMMARIES_SCHEMA = {
     "doc_id": pl.String, "algorithm": pl.String, "language": pl.String, "sentences_requested": pl.Int32,
-    "ratio": pl.Float64, "summary": pl.String,
+    "ratio": pl.Float64, "words_requested": pl.Int32, "summary": pl.String,
     "sentences": pl.List(pl.Struct({"index": pl.Int32, "start": pl.Int32, "end": pl.Int32, "text": pl.String})),
 }
 
 
 @dataclass(frozen=True)
-class SummaryOptions:
-    """Which sumy algorithm, and how long: a number of sentences, or a ratio of the document's sentences."""
+class WordBudget:
+    """sumy's count as a callable: the best-rated sentences, in rank order, until the summary holds `words` words."""
 
-    algorithm: str = "lexrank"
+    words: int
+
+    def __call__(self, ranked):
+        chosen, total = [], 0
+        for info in ranked:
+            if total >= self.words:
+                break
+            chosen.append(info)
+            total += word_count(str(info.sentence))
+        return chosen
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    """Which summarizer, and how long: a number of sentences, a ratio of the document's sentences, or a number
+    of words (whole sentences are added in rank order until the summary reaches it)."""
+
+    algorithm: str = DEFAULT_ALGORITHM
     sentences: int | None = 3
     ratio: float | None = None
+    words: int | None = None
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
-        if (self.sentences is None) == (self.ratio is None):
-            raise ValueError("give the summary length as either a number of sentences or a ratio, not both")
+        if [self.sentences, self.ratio, self.words].count(None) != 2:
+            raise ValueError("give the summary length as one of a number of sentences, a ratio or a number of words")
         if self.sentences is not None and self.sentences < 1:
             raise ValueError(f"sentences must be at least 1, not {self.sentences}")
         if self.ratio is not None and not 0 < self.ratio <= 1:
             raise ValueError(f"ratio must be in (0, 1], not {self.ratio}")
+        if self.words is not None and self.words < 1:
+            raise ValueError(f"words must be at least 1, not {self.words}")
 
-    def count(self, available: int) -> int:
-        if self.sentences is not None:
-            return min(self.sentences, available)
-        return max(1, min(available, round(self.ratio * available)))
+    def count(self, sentence_words: list[int]) -> int | WordBudget | None:
+        """sumy's sentences_count for a document whose sentences have these word counts; None: take them all."""
+        available = len(sentence_words)
+        if self.words is not None:
+            return WordBudget(self.words) if sum(sentence_words) > self.words else None
+        wanted = self.sentences if self.sentences is not None else max(1, round(self.ratio * available))
+        return wanted if wanted < available else None
 
 
 @lru_cache(maxsize=None)
@@ -114,8 +139,8 @@ def document_model(text: str, title: str | None, spans: list[Span], tokenizer: W
 def summarize(text: str, title: str | None, language: str, options: SummaryOptions) -> list[dict]:
     """The chosen sentences in source order, as {index, start, end, text} records."""
     spans = sentence_spans(text, language)
-    count = options.count(len(spans))
-    if count == len(spans):  # nothing to choose (and LexRank divides by zero on tiny documents)
+    count = options.count([word_count(text[span.start:span.end]) for span in spans])
+    if count is None:  # nothing to choose (and LexRank divides by zero on tiny documents)
         chosen = list(enumerate(spans))
     else:
         sumy_language = SUMY_LANGUAGES.get(language)
@@ -133,7 +158,7 @@ def summarize_documents(documents: pl.DataFrame, options: SummaryOptions) -> pl.
         sentences = summarize(text, title, language, options)
         rows.append({
             "doc_id": doc_id, "algorithm": options.algorithm, "language": language,
-            "sentences_requested": options.sentences, "ratio": options.ratio,
+            "sentences_requested": options.sentences, "ratio": options.ratio, "words_requested": options.words,
             "summary": " ".join(record["text"] for record in sentences), "sentences": sentences,
         })
     return pl.DataFrame(rows, schema=SUMMARIES_SCHEMA)

@@ -1,10 +1,11 @@
-"""Summarizers of our own, with sumy's interface: the Lead baseline and position-aware centrality.
+"""Summarizers of our own, with sumy's interface: the Lead baseline and two position-aware rankings.
 
-News puts its most important sentences first, so an unsupervised summarizer for news should know where a
-sentence stands. `PositionalCentralitySummarizer` is PacSum's directed centrality (Zheng & Lapata, 2019, "Sentence
-Centrality Revisited for Unsupervised Summarization") over tf-idf sentence vectors: a sentence gains from the
-similar sentences after it and loses from the similar sentences before it, so the sentence that introduces
-what the rest of the article develops ranks first.
+News puts its most important sentences first (the inverted pyramid), so an unsupervised summarizer for news
+should know where a sentence stands. `LeadBiasedCentralitySummarizer`, the default, is LexRank's degree
+centrality with a cost per position and redundancy removal; `PositionalCentralitySummarizer` is PacSum's
+directed centrality (Zheng & Lapata, 2019, "Sentence Centrality Revisited for Unsupervised Summarization").
+All of them rate sentences and leave the cut to sumy's `_get_best_sentences`, so a sentence count and a
+word budget (a callable count) both work.
 """
 
 from collections import Counter
@@ -19,13 +20,59 @@ class LeadSummarizer(AbstractSummarizer):
     stop_words = frozenset()
 
     def __call__(self, document, sentences_count):
-        return tuple(document.sentences[:sentences_count])
+        sentences = document.sentences
+        return self._get_best_sentences(sentences, sentences_count,
+                                        by_position(-np.arange(len(sentences), dtype=float), sentences))
 
 
-class PositionalCentralitySummarizer(AbstractSummarizer):
-    """PacSum directed centrality with its published tf-idf settings (forward 1, backward -2, threshold 0.6)."""
+class _TermSummarizer(AbstractSummarizer):
+    """Rates sentences from their stemmed content words (stop words removed)."""
 
     stop_words = frozenset()
+
+    def _terms(self, sentence) -> list[str]:
+        return [self.stem_word(word) for word in sentence.words if self.normalize_word(word) not in self.stop_words]
+
+    def __call__(self, document, sentences_count):
+        sentences = document.sentences
+        ratings = self.ratings([self._terms(sentence) for sentence in sentences])
+        return self._get_best_sentences(sentences, sentences_count, by_position(ratings, sentences))
+
+
+class LeadBiasedCentralitySummarizer(_TermSummarizer):
+    """Lead-biased LexRank: degree centrality over tf-idf cosine, in standard deviations, less `position_cost`
+    per sentence of position; then picked greedily, a sentence whose cosine with one already picked exceeds
+    `redundancy` going to the back (news repeats its lead, and a summary should not).
+    """
+
+    def __init__(self, stemmer, position_cost: float = 1.0, redundancy: float = 0.4):
+        super().__init__(stemmer)
+        self.position_cost = position_cost
+        self.redundancy = redundancy
+
+    def ratings(self, sentence_terms: list[list[str]]) -> np.ndarray:
+        """Higher is better; the order is the greedy, redundancy-aware pick order."""
+        count = len(sentence_terms)
+        if count < 2:
+            return np.zeros(count)
+        similarity = tfidf_similarity(sentence_terms)
+        np.fill_diagonal(similarity, 0.0)
+        degree = similarity.sum(axis=1)
+        spread = degree.std()
+        centrality = (degree - degree.mean()) / spread if spread > 0 else np.zeros(count)
+        scores = centrality - self.position_cost * np.arange(count)
+        picked: list[int] = []
+        repeated: list[int] = []
+        for index in np.argsort(-scores, kind="stable"):
+            repeats = picked and similarity[index, picked].max() > self.redundancy
+            (repeated if repeats else picked).append(int(index))
+        ratings = np.empty(count)
+        ratings[picked + repeated] = -np.arange(count, dtype=float)
+        return ratings
+
+
+class PositionalCentralitySummarizer(_TermSummarizer):
+    """PacSum directed centrality with its published tf-idf settings (forward 1, backward -2, threshold 0.6)."""
 
     def __init__(self, stemmer, forward_weight: float = 1.0, backward_weight: float = -2.0, beta: float = 0.6):
         super().__init__(stemmer)
@@ -33,16 +80,7 @@ class PositionalCentralitySummarizer(AbstractSummarizer):
         self.backward_weight = backward_weight
         self.beta = beta
 
-    def __call__(self, document, sentences_count):
-        sentences = document.sentences
-        scores = self.centrality([self._terms(sentence) for sentence in sentences])
-        rating = {sentence: score for sentence, score in zip(sentences, scores)}
-        return self._get_best_sentences(sentences, sentences_count, lambda s: rating[s])
-
-    def _terms(self, sentence) -> list[str]:
-        return [self.stem_word(word) for word in sentence.words if self.normalize_word(word) not in self.stop_words]
-
-    def centrality(self, sentence_terms: list[list[str]]) -> np.ndarray:
+    def ratings(self, sentence_terms: list[list[str]]) -> np.ndarray:
         """Directed centrality of each sentence from tf-idf cosine similarities within the document."""
         count = len(sentence_terms)
         if count < 2:
@@ -54,6 +92,12 @@ class PositionalCentralitySummarizer(AbstractSummarizer):
         later = np.triu(edges, k=1).sum(axis=1)
         earlier = np.tril(edges, k=-1).sum(axis=1)
         return self.forward_weight * later + self.backward_weight * earlier
+
+
+def by_position(ratings: np.ndarray, sentences):
+    """sumy's rating callable from an array in document order (Sentence objects compare by text, so key by id)."""
+    position = {id(sentence): index for index, sentence in enumerate(sentences)}
+    return lambda sentence: ratings[position[id(sentence)]]
 
 
 def tfidf_similarity(sentence_terms: list[list[str]]) -> np.ndarray:

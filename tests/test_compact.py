@@ -6,7 +6,7 @@ import pytest
 from flows.compact import compact
 from flows.digest import digest
 from tasks.store import MANIFEST_NAME, table_files
-from tests.conftest import SEED
+from tests.conftest import SEED, article
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -56,3 +56,16 @@ def test_a_replacement_interrupted_after_its_manifest_is_finished_by_the_next_re
     assert [p.name for p in partition.iterdir()] == ["compact-x.parquet"]
     assert (partition / "compact-x.parquet").read_bytes() == b"new"
     assert not (tmp_path / MANIFEST_NAME).exists()
+
+
+def test_files_written_before_a_column_was_added_compact_with_it_as_null(corpus, tmp_path):
+    data = tmp_path / "data"
+    digest(source=str(corpus), data_dir=str(data))
+    [part] = table_files(data, "summaries")
+    read(data, "summaries").drop("words_requested").write_parquet(part)  # as an older release wrote it
+    (corpus / "z_new.txt").write_text(article("the harbour", 6), encoding="utf-8")
+    digest(source=str(corpus), data_dir=str(data), words=40)
+
+    compact(data_dir=str(data))
+    summaries = read(data, "summaries")
+    assert summaries["words_requested"].value_counts(sort=True).rows() == [(None, 6), (40, 1)]

@@ -8,6 +8,7 @@ import pytest
 
 from tasks.evaluate import (LEAD3, EvaluationOptions, bootstrap_interval, load_corpus, score_documents,
                             summarize_scores)
+from tasks.schema import METRICS
 from tests.conftest import article
 
 
@@ -28,9 +29,11 @@ def test_lead3_and_every_algorithm_get_rouge_f1_per_document(tmp_path):
     assert set(scores["algorithm"]) == {LEAD3, "lead", "lexrank"}
     lead = scores.filter(pl.col("algorithm") == "lead")
     assert lead["summary_sentences"].to_list() == lead["reference_sentences"].to_list() == [2] * 4
+    assert (lead["summary_words"] == lead["reference_words"]).all()  # at the reference's length in words
     assert (lead["rouge1"] > 0.95).all()  # the references are the first two sentences
     assert (scores.filter(pl.col("algorithm") == LEAD3)["summary_sentences"] == 3).all()
-    assert scores.select(pl.all().exclude("doc_id", "algorithm").is_between(0, 100).all()).row(0) == (True,) * 5
+    bounded = pl.col("summary_sentences", "reference_sentences", *METRICS).is_between(0, 100).all()
+    assert scores.select(bounded).row(0) == (True,) * 5
 
 
 def test_means_come_with_a_bootstrap_interval_and_lead3_first(tmp_path):
@@ -64,7 +67,7 @@ def test_evaluation_flow_stores_parquet_a_report_and_an_artifact(tmp_path):
     corpus = write_corpus(tmp_path / "mini.jsonl")
     report = evaluate(corpus=str(corpus), data_dir=str(tmp_path / "data"), algorithms=["lead", "pacsum"],
                       batch_size=2, resamples=100)
-    assert "| **lead3** (baseline) | 3 sentences |" in report and "| pacsum | reference sentences |" in report
+    assert "| **lead3** (baseline) | 3 sentences |" in report and "| pacsum | reference words |" in report
     table = pl.read_parquet(tmp_path / "data" / "evaluations" / "*" / "*.parquet")
     assert sorted(table["algorithm"]) == ["lead", LEAD3, "pacsum"] and set(table["corpus"]) == {"mini.jsonl"}
     scores = pl.read_parquet(tmp_path / "data" / "evaluation_scores" / "*" / "*.parquet")

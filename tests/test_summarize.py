@@ -1,8 +1,9 @@
-"""Summarise: every sumy algorithm, length as sentences or ratio, sentences traced to their spans."""
+"""Summarise: every algorithm, length as sentences, ratio or words, sentences traced to their spans."""
 
 import pytest
 
-from tasks.summarize import ALGORITHMS, SummaryOptions, summarize
+from tasks.language import word_count
+from tasks.summarize import ALGORITHMS, DEFAULT_ALGORITHM, SummaryOptions, summarize
 from tests.conftest import article
 
 TEXT = "\n\n".join(article(topic, 5) for topic in ("the dam", "the new road", "the school"))
@@ -22,8 +23,20 @@ def test_ratio_sets_the_length_from_the_sentence_count():
     assert len(summarize(TEXT, None, "en", SummaryOptions(sentences=None, ratio=1.0))) == 15
 
 
+@pytest.mark.parametrize("algorithm", ["leadrank", "lexrank", "kl", "lead"])
+def test_a_word_budget_takes_whole_sentences_in_rank_order_until_it_is_reached(algorithm):
+    budget = SummaryOptions(algorithm=algorithm, sentences=None, words=30)
+    sentences = summarize(TEXT, None, "en", budget)
+    counts = [word_count(s["text"]) for s in sentences]
+    assert sum(counts) >= 30 and sum(counts) - min(counts) < 30
+    three = summarize(TEXT, None, "en", SummaryOptions(algorithm=algorithm, sentences=len(sentences)))
+    assert sentences == three  # the same ranking, cut by words instead of by count
+
+
 def test_a_short_document_gives_all_its_sentences():
-    assert len(summarize("One thing happened. Then another.", None, "en", SummaryOptions(sentences=5))) == 2
+    text = "One thing happened. Then another."
+    assert len(summarize(text, None, "en", SummaryOptions(sentences=5))) == 2
+    assert len(summarize(text, None, "en", SummaryOptions(sentences=None, words=50))) == 2
 
 
 def test_languages_without_a_stemmer_or_stop_words_still_summarise():
@@ -35,7 +48,8 @@ def test_languages_without_a_stemmer_or_stop_words_still_summarise():
     ({"algorithm": "nope"}, "unknown algorithm"),
     ({"sentences": 0}, "at least 1"),
     ({"sentences": None, "ratio": 1.5}, "ratio must be"),
-    ({"sentences": 3, "ratio": 0.5}, "either a number of sentences or a ratio"),
+    ({"sentences": 3, "ratio": 0.5}, "one of a number of sentences, a ratio or a number of words"),
+    ({"sentences": None, "words": 0}, "words must be at least 1"),
 ])
 def test_bad_options_fail_with_a_clear_message(options, message):
     with pytest.raises(ValueError, match=message):
@@ -52,6 +66,28 @@ def test_positional_centrality_prefers_the_sentence_that_later_ones_develop():
 
     terms = [["storm", "flood", "town"], ["storm", "flood", "damage"], ["flood", "town", "damage"],
              ["weather", "calm"], ["storm", "town", "damage"]]
-    scores = PositionalCentralitySummarizer(str).centrality(terms)
+    scores = PositionalCentralitySummarizer(str).ratings(terms)
     assert scores.argmax() == 0
     assert scores[4] < scores[0]
+
+
+def test_leadrank_is_the_default_and_trades_position_against_centrality():
+    from tasks.summarizers import LeadBiasedCentralitySummarizer
+
+    assert SummaryOptions().algorithm == DEFAULT_ALGORITHM == "leadrank"
+    terms = [["mayor", "greets", "crowd"], ["storm", "flood", "town", "damage"], ["storm", "flood", "town"],
+             ["flood", "town", "damage"], ["weather", "calm"], ["storm", "damage", "town"]]
+    ratings = LeadBiasedCentralitySummarizer(str, position_cost=1.0, redundancy=1.0).ratings(terms)
+    assert ratings.argmax() == 1  # the central second sentence outranks the off-topic lead
+    assert ratings[0] > ratings[4] and ratings[2] > ratings[5]  # position still counts
+    lead_only = LeadBiasedCentralitySummarizer(str, position_cost=100.0, redundancy=1.0).ratings(terms)
+    assert list(lead_only.argsort()[::-1]) == [0, 1, 2, 3, 4, 5]
+
+
+def test_leadrank_sends_a_sentence_that_repeats_a_picked_one_to_the_back():
+    from tasks.summarizers import LeadBiasedCentralitySummarizer
+
+    terms = [["storm", "flood", "town"], ["storm", "flood", "town"], ["bridge", "closed", "river"],
+             ["storm", "river", "bridge"]]
+    ranked = LeadBiasedCentralitySummarizer(str, position_cost=1.0, redundancy=0.9).ratings(terms).argsort()[::-1]
+    assert ranked[0] == 0 and ranked[-1] == 1
