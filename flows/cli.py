@@ -117,19 +117,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "evaluate":
         return run_evaluation(args, console)
-    ratio, words = args.ratio, args.words
-    sentences = None if ratio is not None or words is not None else args.sentences
     try:
-        plan(args.source, args.data, args.algorithm, sentences, ratio, words, args.language, args.batch_size,
-             args.min_sentences, args.near_duplicate_threshold)
+        length = plan(args.source, args.data, args.algorithm, args.sentences, args.ratio, args.words, args.language,
+                      args.batch_size, args.min_sentences, args.near_duplicate_threshold).summary
         if args.workers < 1:
             raise ValueError(f"--workers must be at least 1, not {args.workers}")
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
     flow = digest.with_options(task_runner=task_runner(args.dask_address, args.workers))
-    state = flow(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=sentences,
-                 ratio=ratio, words=words, language=args.language, batch_size=args.batch_size,
+    state = flow(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=length.sentences,
+                 ratio=length.ratio, words=length.words, language=args.language, batch_size=args.batch_size,
                  min_sentences=args.min_sentences, near_duplicate_threshold=args.near_duplicate_threshold,
                  lock_timeout=args.lock_timeout, show_progress=not args.no_progress and sys.stderr.isatty(),
                  return_state=True)

@@ -38,6 +38,11 @@ class _TermSummarizer(AbstractSummarizer):
         ratings = self.ratings([self._terms(sentence) for sentence in sentences])
         return self._get_best_sentences(sentences, sentences_count, by_position(ratings, sentences))
 
+    def ratings(self, sentence_terms: list[list[str]]) -> np.ndarray:
+        """Higher is better, one rating per sentence; nothing to rank below two sentences."""
+        count = len(sentence_terms)
+        return self.rate(tfidf_similarity(sentence_terms)) if count > 1 else np.zeros(count)
+
 
 class LeadBiasedCentralitySummarizer(_TermSummarizer):
     """Lead-biased LexRank: degree centrality over tf-idf cosine, in standard deviations, less `position_cost`
@@ -50,12 +55,9 @@ class LeadBiasedCentralitySummarizer(_TermSummarizer):
         self.position_cost = position_cost
         self.redundancy = redundancy
 
-    def ratings(self, sentence_terms: list[list[str]]) -> np.ndarray:
-        """Higher is better; the order is the greedy, redundancy-aware pick order."""
-        count = len(sentence_terms)
-        if count < 2:
-            return np.zeros(count)
-        similarity = tfidf_similarity(sentence_terms)
+    def rate(self, similarity: np.ndarray) -> np.ndarray:
+        """Ratings in the greedy, redundancy-aware pick order."""
+        count = len(similarity)
         np.fill_diagonal(similarity, 0.0)
         degree = similarity.sum(axis=1)
         spread = degree.std()
@@ -80,12 +82,8 @@ class PositionalCentralitySummarizer(_TermSummarizer):
         self.backward_weight = backward_weight
         self.beta = beta
 
-    def ratings(self, sentence_terms: list[list[str]]) -> np.ndarray:
+    def rate(self, similarity: np.ndarray) -> np.ndarray:
         """Directed centrality of each sentence from tf-idf cosine similarities within the document."""
-        count = len(sentence_terms)
-        if count < 2:
-            return np.zeros(count)
-        similarity = tfidf_similarity(sentence_terms)
         np.fill_diagonal(similarity, np.nan)
         low, high = np.nanmin(similarity), np.nanmax(similarity)
         edges = np.nan_to_num(np.maximum(similarity - (low + self.beta * (high - low)), 0.0))
