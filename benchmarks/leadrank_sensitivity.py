@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from tasks import summarize as summarize_module
-from tasks.evaluate import LEAD3, EvaluationOptions, load_corpus, score_documents
+from tasks.evaluate import LEAD3, EvaluationOptions, load_corpus, paired_differences, score_documents
 from tasks.schema import METRICS
 from tasks.summarizers import LeadBiasedCentralitySummarizer
 
@@ -31,9 +31,7 @@ def main() -> None:
             summarize_module.ALGORITHMS["leadrank"] = partial(
                 LeadBiasedCentralitySummarizer, position_cost=cost, redundancy=redundancy)
             scores = score_documents(corpus, EvaluationOptions(algorithms=("leadrank",)))
-            by_algorithm = {name: scores.filter(scores["algorithm"] == name).select(METRICS).to_numpy() * 100
-                            for name in ("leadrank", LEAD3)}
-            difference = by_algorithm["leadrank"] - by_algorithm[LEAD3]
+            difference = paired_differences(scores, "leadrank")
             cells = [" ".join(f"{value:+.2f}" for value in part.mean(axis=0))
                      for part in (difference, difference[0::2], difference[1::2])]
             print(f"{cost:>13} {redundancy:>10} | " + " | ".join(cells))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.evaluate import LEAD3, bootstrap_interval
+from tasks.evaluate import LEAD3, bootstrap_interval, paired_differences
 from tasks.schema import METRICS
 from tasks.summarize import DEFAULT_ALGORITHM
 
@@ -39,10 +39,9 @@ def main() -> None:
     print(f"{DEFAULT_ALGORITHM} minus {LEAD3}, ROUGE F1 points, 95 % paired bootstrap interval:")
     scores = pl.read_parquet(f"{data}/evaluation_scores/*/*.parquet")
     for (corpus,), group in scores.group_by("corpus", maintain_order=True):
-        paired = group.pivot("algorithm", index="doc_id", values=list(METRICS))
+        differences = paired_differences(group, DEFAULT_ALGORITHM)
         cells = []
-        for metric in METRICS:
-            difference = (paired[f"{metric}_{DEFAULT_ALGORITHM}"] - paired[f"{metric}_{LEAD3}"]).to_numpy() * 100
+        for metric, difference in zip(METRICS, differences.T):
             low, high = bootstrap_interval(difference, 1000, 0)
             cells.append(f"{metric} {difference.mean():+.2f} [{low:+.2f}, {high:+.2f}]")
         print(f"  {corpus}: " + "; ".join(cells))

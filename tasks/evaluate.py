@@ -98,6 +98,13 @@ def bootstrap_interval(values: np.ndarray, resamples: int, seed: int) -> tuple[f
     return float(low), float(high)
 
 
+def paired_differences(scores: pl.DataFrame, algorithm: str, baseline: str = LEAD3) -> np.ndarray:
+    """`algorithm`'s ROUGE F1 minus `baseline`'s on each document (in points), one column per metric."""
+    pair = scores.filter(pl.col("algorithm") == algorithm).join(
+        scores.filter(pl.col("algorithm") == baseline), on="doc_id", suffix="_baseline", maintain_order="left")
+    return pair.select((pl.col(m) - pl.col(f"{m}_baseline")) * 100 for m in METRICS).to_numpy()
+
+
 def summarize_scores(scores: pl.DataFrame, options: EvaluationOptions) -> pl.DataFrame:
     """Per algorithm: mean ROUGE F1 (in %) with its bootstrap interval, Lead-3 first, then by ROUGE-1."""
     rows = []

@@ -80,13 +80,12 @@ class SummaryOptions:
         if self.words is not None and self.words < 1:
             raise ValueError(f"words must be at least 1, not {self.words}")
 
-    def count(self, sentence_words: list[int]) -> int | WordBudget | None:
-        """sumy's sentences_count for a document whose sentences have these word counts; None: take them all."""
-        available = len(sentence_words)
+    def count(self, sentences: list[str]) -> int | WordBudget | None:
+        """sumy's sentences_count for a document of these sentences; None: take them all."""
         if self.words is not None:
-            return WordBudget(self.words) if sum(sentence_words) > self.words else None
-        wanted = self.sentences if self.sentences is not None else max(1, round(self.ratio * available))
-        return wanted if wanted < available else None
+            return WordBudget(self.words) if sum(map(word_count, sentences)) > self.words else None
+        wanted = self.sentences if self.sentences is not None else max(1, round(self.ratio * len(sentences)))
+        return wanted if wanted < len(sentences) else None
 
 
 @lru_cache(maxsize=None)
@@ -139,7 +138,7 @@ def document_model(text: str, title: str | None, spans: list[Span], tokenizer: W
 def summarize(text: str, title: str | None, language: str, options: SummaryOptions) -> list[dict]:
     """The chosen sentences in source order, as {index, start, end, text} records."""
     spans = sentence_spans(text, language)
-    count = options.count([word_count(text[span.start:span.end]) for span in spans])
+    count = options.count([text[span.start:span.end] for span in spans])
     if count is None:  # nothing to choose (and LexRank divides by zero on tiny documents)
         chosen = list(enumerate(spans))
     else:

@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks.evaluate import (LEAD3, EvaluationOptions, bootstrap_interval, load_corpus, score_documents,
-                            summarize_scores)
+from tasks.evaluate import (LEAD3, EvaluationOptions, bootstrap_interval, load_corpus, paired_differences,
+                            score_documents, summarize_scores)
 from tasks.schema import METRICS
 from tests.conftest import article
 
@@ -44,6 +44,16 @@ def test_means_come_with_a_bootstrap_interval_and_lead3_first(tmp_path):
     for row in table.iter_rows(named=True):
         for metric in ("rouge1", "rouge2", "rougeLsum"):
             assert row[f"{metric}_low"] <= row[metric] <= row[f"{metric}_high"]
+
+
+def test_paired_differences_line_up_documents(tmp_path):
+    corpus = load_corpus(write_corpus(tmp_path / "c.jsonl"), "en")
+    scores = score_documents(corpus, EvaluationOptions(algorithms=("lead",)))
+    differences = paired_differences(scores.reverse(), "lead")  # order of rows does not matter
+    by_doc = {row["doc_id"]: row for row in scores.iter_rows(named=True) if row["algorithm"] == LEAD3}
+    lead = scores.filter(pl.col("algorithm") == "lead").reverse()
+    expected = [[(row[m] - by_doc[row["doc_id"]][m]) * 100 for m in METRICS] for row in lead.iter_rows(named=True)]
+    assert differences.shape == (4, 3) and np.allclose(differences, expected)
 
 
 def test_bootstrap_interval_narrows_with_more_documents():
