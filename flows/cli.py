@@ -29,7 +29,7 @@ def parser() -> argparse.ArgumentParser:
     length.add_argument("--ratio", type=float, help="summary length as a share of the document's sentences")
     length.add_argument("--words", type=int, help="summary length in words: whole sentences until it is reached")
     run.add_argument("--language", help="ISO 639-1 code for every document instead of detecting it")
-    run.add_argument("--batch-size", type=int, default=100, help="documents per task (default: 100)")
+    run.add_argument("--batch-size", type=int, default=500, help="inputs per task (default: 500)")
     run.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
     run.add_argument("--dask-address", help="run the tasks on this Dask cluster (tcp://host:8786) instead of "
                                             "local processes; default $SEED_DIGEST_DASK_ADDRESS")
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from flows.digest import digest, plan, task_runner
+    from flows.digest import digest, plan
 
     console = Console(stderr=True)
     if args.command == "serve":
@@ -125,11 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
-    flow = digest.with_options(task_runner=task_runner(args.dask_address, args.workers))
-    state = flow(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=length.sentences,
+    state = digest(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=length.sentences,
                  ratio=length.ratio, words=length.words, language=args.language, batch_size=args.batch_size,
                  min_sentences=args.min_sentences, near_duplicate_threshold=args.near_duplicate_threshold,
-                 lock_timeout=args.lock_timeout, show_progress=not args.no_progress and sys.stderr.isatty(),
+                 lock_timeout=args.lock_timeout, workers=args.workers, dask_address=args.dask_address,
+                 show_progress=not args.no_progress and sys.stderr.isatty(),
                  return_state=True)
     if state.is_failed():
         error = state.result(raise_on_failure=False)

@@ -1,41 +1,41 @@
-"""The seed-digest flow: ingest -> normalise -> clean -> deduplicate -> summarise -> write, one task per batch."""
+"""The seed-digest flow: the source streams through read -> clean -> deduplicate -> summarise in batches.
+
+Two passes over the new inputs, so memory stays bounded whatever the corpus size: the first reads and
+normalises them (spilling each batch to disk) and collects what boilerplate learning needs; the second cleans,
+deduplicates (against the store and the batches before it), summarises, and stages each batch's rows as hidden
+Parquet files, which are published together at the end with the run's row in `runs` (the commit). Each batch
+of each stage is one Prefect task, run in this process, whose pure function runs on the run's pool of worker
+processes (flows/compute.py) or Dask cluster.
+"""
 
 import json
-import os
 import time
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 import polars as pl
-from prefect import flow, get_run_logger, runtime
-from prefect.futures import wait
-from prefect.task_runners import ProcessPoolTaskRunner
-from prefect.utilities.annotations import unmapped
+from prefect import flow, get_run_logger, runtime, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
 
+from flows.compute import run_batch, workers as worker_pool
 from flows.progress import BatchProgress
 from flows.report import publish
-from tasks.caching import BatchCache
-from tasks.clean import CleanOptions, boilerplate_lines, clean_batch, normalize_batch
-from tasks.dedup import DedupOptions, deduplicate_run
-from tasks.ingest import discover, ingest_batch
+from tasks.batches import Batch, clean_batch, read_files, summarize_batch
+from tasks.clean import CleanOptions, learn_boilerplate
+from tasks.dedup import DedupOptions, deduplicate, with_band_keys
+from tasks.ingest import TransientSourceError, discover, unchanged_files
 from tasks.schema import STAGES
-from tasks.store import (canonical_signatures, exclusive, new_run_id, recorded_inputs, remove_uncommitted,
-                         write_run_task)
-from tasks.summarize import DEFAULT_ALGORITHM, SummaryOptions, summarize_batch
+from tasks.store import StagedRun, documents_history, exclusive, new_run_id, recorded_files, recorded_inputs, \
+    remove_uncommitted
+from tasks.summarize import DEFAULT_ALGORITHM, SummaryOptions, summarize_documents
 
-DEFAULT_BATCH_SIZE = 100
-DASK_ADDRESS_SETTING = "SEED_DIGEST_DASK_ADDRESS"
-
-
-def task_runner(dask_address: str | None = None, workers: int | None = None):
-    """A process pool on this machine, or the Dask cluster at `dask_address` (or $SEED_DIGEST_DASK_ADDRESS)."""
-    address = dask_address or os.environ.get(DASK_ADDRESS_SETTING)
-    if address:
-        from prefect_dask import DaskTaskRunner
-
-        return DaskTaskRunner(address=address)
-    return ProcessPoolTaskRunner(max_workers=workers)
+DEFAULT_BATCH_SIZE = 500
+INGEST_RETRIES = 3
+SAMPLE_SUMMARIES = 3
 
 
 @dataclass(frozen=True)
@@ -70,26 +70,14 @@ class RunReport:
     reject_reasons: dict[str, int] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)
 
+    def add_seconds(self, stage: str, seconds: float) -> None:
+        self.stage_seconds[stage] = round(self.stage_seconds.get(stage, 0.0) + seconds, 3)
+
     @contextmanager
     def timed(self, stage: str):
         began = time.perf_counter()
         yield
-        self.stage_seconds[stage] = round(time.perf_counter() - began, 3)
-
-
-def batches(frame: pl.DataFrame, size: int) -> list[pl.DataFrame]:
-    return [frame.slice(offset, size) for offset in range(0, frame.height, size)] or [frame]
-
-
-def collect(futures, stage: str, progress) -> list:
-    """Results of a stage's batch futures, advancing the progress bar as each finishes."""
-    progress.stage(stage, len(futures))
-    pending = set(futures)
-    while pending:
-        done, pending = wait(list(pending), timeout=0.5)
-        for _ in done:
-            progress.advance(stage)
-    return [future.result() for future in futures]
+        self.add_seconds(stage, time.perf_counter() - began)
 
 
 def plan(source: str, data_dir: str, algorithm: str, sentences: int | None, ratio: float | None, words: int | None,
@@ -109,7 +97,43 @@ def plan(source: str, data_dir: str, algorithm: str, sentences: int | None, rati
                 SummaryOptions(algorithm=algorithm, sentences=sentences, ratio=ratio, words=words))
 
 
-@flow(name="seed-digest", task_runner=task_runner(), validate_parameters=True)
+def retry_transient(task, task_run, state) -> bool:
+    """Prefect retry condition: retry a read batch only for transient source errors."""
+    return isinstance(state.result(raise_on_failure=False), TransientSourceError)
+
+
+@task(name="read-batch", cache_policy=NO_CACHE, retries=INGEST_RETRIES,
+      retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_condition_fn=retry_transient)
+def read_task(files):
+    return run_batch(Batch("ingest", read_files, files))
+
+
+@task(name="clean-batch", cache_policy=NO_CACHE)
+def clean_task(normalized: pl.DataFrame, boilerplate: dict, options: CleanOptions, language: str | None):
+    return run_batch(Batch("clean", clean_batch, normalized, (boilerplate, options, language)))
+
+
+@task(name="summarize-batch", cache_policy=NO_CACHE)
+def summarize_task(documents: pl.DataFrame, options: SummaryOptions):
+    return run_batch(Batch("summarize", summarize_batch, documents, (options,)))
+
+
+def in_order(submit, items, window: int, progress=None, stage: str | None = None):
+    """Results of `submit(item)` futures in the order of `items`, with at most `window` in flight."""
+    pending = deque()
+    for item in items:
+        pending.append(submit(item))
+        while len(pending) > window:
+            yield pending.popleft().result()
+            if progress:
+                progress.advance(stage)
+    while pending:
+        yield pending.popleft().result()
+        if progress:
+            progress.advance(stage)
+
+
+@flow(name="seed-digest", task_runner=ThreadPoolTaskRunner(max_workers=16), validate_parameters=True)
 def digest(
     source: str = "seeds",
     data_dir: str = "data",
@@ -122,85 +146,168 @@ def digest(
     min_sentences: int = 2,
     near_duplicate_threshold: float = 0.8,
     lock_timeout: float = 0.0,
+    workers: int | None = None,
+    dask_address: str | None = None,
     show_progress: bool = False,
 ) -> RunReport:
     """Digest every new seed input under `source` into the Parquet tables under `data_dir`.
 
     `language` forces an ISO 639-1 code instead of detecting it per document; `ratio` (0-1] or `words`
     replaces `sentences` as the summary length. Inputs already recorded in data_dir are skipped, so a re-run on the
-    same input writes nothing.
+    same input writes nothing. `workers` processes (default: all cores) do the batch work, or the Dask cluster
+    at `dask_address` (default $SEED_DIGEST_DASK_ADDRESS).
     """
     run_plan = plan(source, data_dir, algorithm, sentences, ratio, words, language, batch_size, min_sentences,
                     near_duplicate_threshold)
     started = datetime.now(timezone.utc)
     report = RunReport(run_id=new_run_id(started))
     with exclusive(data_dir, lock_timeout), BatchProgress(enabled=show_progress) as progress:
-        samples = run_stages(run_plan, started, report, progress)
+        samples = DigestRun(run_plan, started, report, progress).execute(dask_address, workers)
     publish(report, source, data_dir, samples)
     return report
 
 
-def run_stages(run: Plan, started: datetime, report: RunReport, progress) -> pl.DataFrame:
-    """The stages, under data/'s lock; fills in `report` and returns title, path and summary of the documents."""
-    logger = get_run_logger()
-    no_samples = pl.DataFrame(schema={"title": pl.String, "path": pl.String, "summary": pl.String})
-    for path in remove_uncommitted(run.data_dir):
-        logger.warning("removed %s, left by a run that did not finish", path)
-    cached = BatchCache(run.data_dir)
-    with report.timed("ingest"):
-        files = discover(run.source)
-        known = recorded_inputs(run.data_dir)
-        file_batches = [files[i:i + run.batch_size] for i in range(0, len(files), run.batch_size)]
-        ingested = collect(cached(ingest_batch).map(file_batches), "ingest", progress) if files else []
-        inputs = pl.concat([batch[0] for batch in ingested]) if ingested else None
-        ingest_rejects = pl.concat([batch[1] for batch in ingested]) if ingested else None
-    report.files = len(files)
-    if inputs is None or inputs.height + ingest_rejects.height == 0:
-        logger.info("no seed files under %s", run.source)
-        report.run_id = None
-        cached.clear()
-        return no_samples
-    is_new = ~pl.col("input_id").is_in(list(known))
-    report.already_recorded = inputs.height + ingest_rejects.height
-    inputs, ingest_rejects = inputs.filter(is_new), ingest_rejects.filter(is_new)
-    report.inputs = inputs.height + ingest_rejects.height
-    report.already_recorded -= report.inputs
-    if report.inputs == 0:
-        logger.info("all %d inputs under %s are already recorded in %s: nothing to do",
-                    report.already_recorded, run.source, run.data_dir)
-        report.run_id = None
-        cached.clear()
-        return no_samples
+class DigestRun:
+    """One run's two passes under data/'s lock; fills in `report`."""
 
-    with report.timed("clean"):
-        normalized = collect(cached(normalize_batch).map(batches(inputs, run.batch_size)), "normalize", progress)
-        boilerplate = boilerplate_lines(pl.concat(normalized), run.clean)
-        cleaned = collect(cached(clean_batch).map(normalized, unmapped(boilerplate), unmapped(run.clean),
-                                          unmapped(run.language)), "clean", progress)
-        documents = pl.concat([batch[0] for batch in cleaned])
-        rejects = pl.concat([ingest_rejects] + [batch[1] for batch in cleaned])
-    with report.timed("deduplicate"):
-        documents, duplicates = deduplicate_run(documents, canonical_signatures(run.data_dir), run.dedup)
-    with report.timed("summarize"):
-        summaries = pl.concat(collect(cached(summarize_batch).map(batches(documents, run.batch_size),
-                                                          unmapped(run.summary)), "summarize", progress))
+    def __init__(self, run: Plan, started: datetime, report: RunReport, progress):
+        self.run, self.started, self.report, self.progress = run, started, report, progress
+        self.logger = get_run_logger()
+        self.staged = StagedRun(run.data_dir, report.run_id, started.date())
+        self.samples = pl.DataFrame(schema={"title": pl.String, "path": pl.String, "summary": pl.String})
 
-    report.documents, report.duplicates = documents.height, duplicates.height
-    report.rejects, report.summaries = rejects.height, summaries.height
-    report.reject_reasons = dict(rejects.group_by("reason").len().sort("reason").iter_rows())
-    if report.documents + report.duplicates + report.rejects != report.inputs:
-        raise RuntimeError(f"inputs not accounted for: {report.documents} documents + {report.duplicates} "
-                           f"duplicates + {report.rejects} rejects != {report.inputs} inputs")
-    with report.timed("write"):
-        written = write_run_task(run.data_dir, report.run_id, started.date(), {
-            "documents": documents, "summaries": summaries, "duplicates": duplicates, "rejects": rejects,
-            "runs": runs_row(report, started, run),
-        })
-    report.written = [str(path) for path in written]
-    cached.clear()
-    logger.info("run %s: %d inputs -> %d documents, %d duplicates, %d rejects; %d summaries", report.run_id,
-                report.inputs, report.documents, report.duplicates, report.rejects, report.summaries)
-    return documents.join(summaries, left_on="input_id", right_on="doc_id").select("title", "path", "summary")
+    def execute(self, dask_address: str | None, workers: int | None) -> pl.DataFrame:
+        for path in remove_uncommitted(self.run.data_dir):
+            self.logger.warning("removed %s, left by a run that did not finish", path)
+        files = discover(self.run.source)
+        self.report.files = len(files)
+        files, self.report.already_recorded = unchanged_files(files, recorded_files(self.run.data_dir))
+        if not files:
+            return self._nothing_new()
+        try:
+            with worker_pool(dask_address, workers) as pool:
+                self.window = getattr(pool, "workers", 2) + 1  # batches in flight: one queued per worker
+                spilled, article_lines = self.read(files)
+                if self.report.inputs == 0:
+                    return self._nothing_new()
+                self.digest(spilled, learn_boilerplate(article_lines, self.run.clean))
+            self.commit()
+        finally:
+            self.staged.discard()
+        return self.samples
+
+    def _nothing_new(self) -> pl.DataFrame:
+        self.logger.info("nothing new under %s: %d file(s), %d input(s) already recorded in %s",
+                         self.run.source, self.report.files, self.report.already_recorded, self.run.data_dir)
+        self.report.run_id = None
+        return self.samples
+
+    def read(self, files) -> tuple[list, pl.DataFrame]:
+        """Pass 1: read and normalise the files; new inputs are spilled, ingest rejects staged."""
+        known = pl.Series(sorted(recorded_inputs(self.run.data_dir)), dtype=pl.String)
+        size = self.run.batch_size
+        file_batches = [files[i:i + size] for i in range(0, len(files), size)]
+        self.progress.stage("read", len(file_batches))
+        spilled, lines = [], []
+        for frames in in_order(read_task.submit, file_batches, self.window, self.progress, "read"):
+            self.report.add_seconds("ingest", frames["seconds"]["seconds"].sum())
+            normalized, rejects = frames.get("normalized"), frames["rejects"]
+            is_new = ~pl.col("input_id").is_in(known.implode())
+            new_rejects = rejects.filter(is_new)
+            self._reject(new_rejects)
+            found = rejects.height
+            if normalized is not None:
+                found += normalized.height
+                normalized = normalized.filter(is_new)
+                if normalized.height:
+                    spilled.append(self.staged.spill(normalized))
+                    lines.append(frames["article_lines"].filter(
+                        pl.col("input_id").is_in(normalized["input_id"].implode())))
+                self.report.inputs += normalized.height
+            self.report.inputs += new_rejects.height
+            self.report.already_recorded += found - (normalized.height if normalized is not None else 0) \
+                - new_rejects.height
+        return spilled, (pl.concat(lines) if lines else pl.DataFrame(schema={"source": pl.String,
+                         "article": pl.UInt64, "key": pl.String}))
+
+    def digest(self, spilled: list, boilerplate: dict[str, set[str]]) -> None:
+        """Pass 2: clean, deduplicate and summarise each spilled batch, staging its rows."""
+        run = self.run
+        self.progress.stage("clean", len(spilled))
+        self.progress.stage("summarize", len(spilled))
+
+        def clean(path):
+            return clean_task.submit(pl.read_parquet(path), boilerplate, run.clean, run.language)
+
+        def deduplicated():
+            for frames in in_order(clean, spilled, self.window, self.progress, "clean"):
+                self.report.add_seconds("clean", frames["seconds"]["seconds"].sum())
+                self._reject(frames["rejects"])
+                documents = frames.get("documents")
+                if documents is None or documents.height == 0:
+                    continue
+                with self.report.timed("deduplicate"):
+                    history = documents_history(run.data_dir, self.staged.staged_files("documents"))
+                    canonical, duplicates = deduplicate(documents, history, run.dedup)
+                    if duplicates.height:
+                        self.staged.write("duplicates", duplicates)
+                        self.report.duplicates += duplicates.height
+                    if canonical.height:
+                        self.staged.write("documents", with_band_keys(canonical))
+                        self.report.documents += canonical.height
+                        yield canonical
+
+        def summarize(documents):
+            return summarize_task.submit(documents.select("input_id", "title", "text", "language", "path"),
+                                         run.summary)
+
+        for frames in in_order(summarize, deduplicated(), self.window, self.progress, "summarize"):
+            self.report.add_seconds("summarize", frames["seconds"]["seconds"].sum())
+            summaries = self._with_fallback(frames)
+            self.staged.write("summaries", summaries)
+            self.report.summaries += summaries.height
+
+    def _with_fallback(self, frames) -> pl.DataFrame:
+        """Summaries of a batch; a document whose summarizer failed or crashed gets the Lead summary instead."""
+        summaries, failed = frames.get("summaries"), frames["rejects"]
+        if failed.height == 0:
+            return summaries
+        documents = self._staged_documents(failed["input_id"])
+        for input_id, reason, detail in failed.select("input_id", "reason", "detail").iter_rows():
+            self.logger.warning("summarizer %s failed on %s (%s: %s); it gets the lead summary",
+                                self.run.summary.algorithm, input_id, reason, detail)
+        lead = summarize_documents(documents, SummaryOptions("lead", self.run.summary.sentences,
+                                                             self.run.summary.ratio, self.run.summary.words))
+        return pl.concat([summary for summary in (summaries, lead) if summary is not None])
+
+    def _staged_documents(self, ids: pl.Series) -> pl.DataFrame:
+        files = self.staged.staged_files("documents")
+        return pl.scan_parquet(files).filter(pl.col("input_id").is_in(ids.implode())).select(
+            "input_id", "title", "text", "language").collect()
+
+    def _reject(self, rejects: pl.DataFrame) -> None:
+        if rejects.height:
+            self.staged.write("rejects", rejects)
+            self.report.rejects += rejects.height
+            for reason, count in rejects.group_by("reason").len().iter_rows():
+                self.report.reject_reasons[reason] = self.report.reject_reasons.get(reason, 0) + count
+
+    def commit(self) -> None:
+        report = self.report
+        report.reject_reasons = dict(sorted(report.reject_reasons.items()))
+        if report.documents + report.duplicates + report.rejects != report.inputs:
+            raise RuntimeError(f"inputs not accounted for: {report.documents} documents + {report.duplicates} "
+                               f"duplicates + {report.rejects} rejects != {report.inputs} inputs")
+        first = {table: self.staged.staged_files(table)[:1] for table in ("documents", "summaries")}
+        if first["documents"] and first["summaries"]:
+            self.samples = pl.read_parquet(first["summaries"]).head(SAMPLE_SUMMARIES).join(
+                pl.read_parquet(first["documents"]), left_on="doc_id", right_on="input_id").select(self.samples.columns)
+        with report.timed("write"):
+            written = self.staged.commit(runs_row(report, self.started, self.run))
+        report.written = [str(path) for path in written]
+        self.logger.info("run %s: %d inputs -> %d documents, %d duplicates, %d rejects; %d summaries",
+                         report.run_id, report.inputs, report.documents, report.duplicates, report.rejects,
+                         report.summaries)
 
 
 def runs_row(report: RunReport, started: datetime, run: Plan) -> pl.DataFrame:

@@ -4,17 +4,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
-from prefect import flow
+from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import unmapped
 
-from flows.digest import batches, task_runner
-from tasks.evaluate import EvaluationOptions, load_corpus, markdown_report, score_batch, summarize_scores
+from flows.compute import call, workers
+from tasks.evaluate import EvaluationOptions, load_corpus, markdown_report, score_documents, summarize_scores
 from tasks.store import new_run_id, write_part
 from tasks.summarize import ALGORITHMS
 
 
-@flow(name="seed-digest-evaluate", task_runner=task_runner(), validate_parameters=True)
+@task(name="score-batch", cache_policy=NO_CACHE)
+def score_batch(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.DataFrame:
+    return call(score_documents, corpus, options)
+
+
+@flow(name="seed-digest-evaluate", task_runner=ThreadPoolTaskRunner(max_workers=16), validate_parameters=True)
 def evaluate(corpus: str, data_dir: str = "data", algorithms: list[str] | None = None, language: str | None = None,
              batch_size: int = 50, resamples: int = 1000) -> str:
     """Score `algorithms` (default: all) and Lead-3 on `corpus`; returns the Markdown report it also stores.
@@ -26,8 +33,9 @@ def evaluate(corpus: str, data_dir: str = "data", algorithms: list[str] | None =
     documents = load_corpus(corpus, language)
     started = datetime.now(timezone.utc)
     evaluation_id = new_run_id(started)
-    scores = pl.concat([future.result() for future in
-                        score_batch.map(batches(documents, batch_size), unmapped(options))])
+    chunks = [documents.slice(offset, batch_size) for offset in range(0, documents.height, batch_size)]
+    with workers():
+        scores = pl.concat([future.result() for future in score_batch.map(chunks, unmapped(options))])
     table = summarize_scores(scores, options)
     name = Path(corpus).name
     identity = [pl.lit(evaluation_id).alias("evaluation_id"), pl.lit(name).alias("corpus")]

@@ -9,13 +9,12 @@ the last sentence, and measures what is left.
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import ftfy
 import polars as pl
 import trafilatura
 from datasketch import MinHash
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from tasks.ingest import REJECTS_SCHEMA, RECORD_COLUMNS, InputError, reject_row
 from tasks.language import detect_language, sentence_spans, tokens, word_count
@@ -116,26 +115,39 @@ def normalize_inputs(inputs: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=NORMALIZED_SCHEMA)
 
 
-def boilerplate_lines(normalized: pl.DataFrame, options: CleanOptions) -> dict[str, set[str]]:
-    """Per source, the keys of short lines that occur in enough of its articles to be site chrome.
+ARTICLE_LINES_SCHEMA = {"input_id": pl.String, "source": pl.String, "article": pl.UInt64, "key": pl.String}
 
-    Copies of one article share their headline, so lines are counted per distinct article (named by its
-    first long line), not per document: a story scraped three times does not make its headline chrome.
+
+def article_lines(normalized: pl.DataFrame) -> pl.DataFrame:
+    """(input_id, source, article, key) of every short line; a null key stands for the article itself.
+
+    An article is named by (a hash of) its first long line, so copies of one story count once. These rows are
+    what boilerplate learning needs of a batch: the run concatenates them and calls `learn_boilerplate`.
     """
     long_line = pl.element().str.count_matches(r"\S+") > MAX_BOILERPLATE_WORDS
     articles = normalized.select(
-        "source", "lines",
+        "input_id", "source", "lines",
         pl.col("lines").list.eval(pl.element().filter(long_line)).list.first()
-        .fill_null(pl.col("lines").list.join("\n")).alias("article"),
+        .fill_null(pl.col("lines").list.join("\n")).hash().alias("article"),
     )
-    counted = articles.group_by("source").agg(pl.col("article").n_unique().alias("articles"))
-    repeated = (
-        articles.select("source", "article", pl.col("lines").alias("line"))
+    lines = (
+        articles.select("input_id", "source", "article", pl.col("lines").alias("line"))
         .explode("line")
         .filter(pl.col("line").str.count_matches(r"\S+") <= MAX_BOILERPLATE_WORDS)
         .with_columns(pl.col("line").map_elements(line_key, return_dtype=pl.String).alias("key"))
         .filter(pl.col("key") != "")
-        .unique(["source", "article", "key"])
+        .select("input_id", "source", "article", "key")
+    )
+    named = articles.select("input_id", "source", "article", pl.lit(None, dtype=pl.String).alias("key"))
+    return pl.concat([named, lines]).unique(maintain_order=True).cast(ARTICLE_LINES_SCHEMA)
+
+
+def learn_boilerplate(article_lines_: pl.DataFrame, options: CleanOptions) -> dict[str, set[str]]:
+    """Per source, the keys of short lines that occur in enough of its distinct articles to be site chrome."""
+    rows = article_lines_.select("source", "article", "key").unique()
+    counted = rows.filter(pl.col("key").is_null()).group_by("source").agg(pl.len().alias("articles"))
+    repeated = (
+        rows.filter(pl.col("key").is_not_null())
         .group_by("source", "key")
         .agg(pl.len().alias("line_articles"))
         .join(counted, on="source")
@@ -148,6 +160,11 @@ def boilerplate_lines(normalized: pl.DataFrame, options: CleanOptions) -> dict[s
     for source, key in repeated.select("source", "key").iter_rows():
         found.setdefault(source, set()).add(key)
     return found
+
+
+def boilerplate_lines(normalized: pl.DataFrame, options: CleanOptions) -> dict[str, set[str]]:
+    """Per source, the keys of short lines that recur across its articles (one frame's worth)."""
+    return learn_boilerplate(article_lines(normalized), options)
 
 
 def strip_boilerplate(lines: list[str], repeated: set[str], title_hint: str | None):
@@ -198,9 +215,16 @@ def minhash_signature(text: str, options: CleanOptions) -> list[int]:
     words_ = tokens(text)
     size = options.shingle_words
     shingles = {" ".join(words_[i:i + size]) for i in range(max(1, len(words_) - size + 1))}
-    signature = MinHash(num_perm=options.num_perm, seed=options.minhash_seed, scheme="affine32")
+    signature = MinHash(num_perm=options.num_perm, seed=options.minhash_seed, scheme="affine32",
+                        permutations=_permutations(options.num_perm, options.minhash_seed))
     signature.update_batch([shingle.encode() for shingle in shingles])
     return signature.hashvalues.tolist()
+
+
+@lru_cache(maxsize=None)
+def _permutations(num_perm: int, seed: int):
+    """datasketch draws a MinHash's permutations anew for every object: draw them once per worker."""
+    return MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
 
 
 def clean_documents(normalized: pl.DataFrame, boilerplate: dict[str, set[str]], options: CleanOptions,
@@ -229,14 +253,3 @@ def clean_documents(normalized: pl.DataFrame, boilerplate: dict[str, set[str]], 
             "text_hash": text_hash(text), "minhash": minhash_signature(text, options),
         })
     return pl.DataFrame(documents, schema=DOCUMENTS_SCHEMA), pl.DataFrame(rejects, schema=REJECTS_SCHEMA)
-
-
-@task(name="normalize-batch", cache_policy=NO_CACHE)
-def normalize_batch(inputs: pl.DataFrame) -> pl.DataFrame:
-    return normalize_inputs(inputs)
-
-
-@task(name="clean-batch", cache_policy=NO_CACHE)
-def clean_batch(normalized: pl.DataFrame, boilerplate: dict[str, set[str]], options: CleanOptions,
-                language: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return clean_documents(normalized, boilerplate, options, language)

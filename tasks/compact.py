@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from tasks.clean import CleanOptions, minhash_signature
-from tasks.dedup import DedupOptions, deduplicate
+from tasks.dedup import DedupOptions, deduplicate, no_history, with_band_keys
 from tasks.schema import SCHEMAS
 from tasks.store import read_table, replace_tables, table_files
 
@@ -41,8 +41,8 @@ def rededuplicate(tables: dict[str, pl.DataFrame], options: DedupOptions, clean:
     order = tables["runs"].select("run_id", "started_at")
     documents = (tables["documents"].join(order, on="run_id", how="left")
                  .sort("started_at", "path", "record", nulls_last=False).drop("started_at"))
-    empty_history = documents.clear().select("input_id", "text_hash", "minhash")
-    canonical, demoted = deduplicate(documents, empty_history, options)
+    canonical, demoted = deduplicate(documents, no_history(), options)
+    canonical = with_band_keys(canonical)
     moved_to = dict(demoted.select("input_id", "canonical_id").iter_rows())
 
     duplicates = tables["duplicates"]

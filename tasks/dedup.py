@@ -1,31 +1,37 @@
 """Deduplicate: one canonical document per cluster of exact or near duplicates, within a run and against data/.
 
-Exact duplicates share the hash of their case-folded word tokens. Near duplicates are found with MinHash LSH
-(datasketch): candidates from the LSH index, confirmed when the estimated Jaccard similarity of their word
-shingles reaches the threshold. Documents are taken in a stable order (stored ones first, then in the order
-given: by path and record in a run, by run in compaction); each one joins the first canonical document it
-matches, or becomes canonical itself. So every duplicate's similarity is measured against its own canonical
-document, and clusters never chain.
+Exact duplicates share the hash of their case-folded word tokens. Near duplicates are found with MinHash LSH:
+a document's signature is cut into bands (datasketch's banding for the candidate threshold), each band hashed
+to a 64-bit key, and documents sharing a key in the same band are candidates, confirmed when the estimated
+Jaccard similarity of their word shingles reaches the threshold. Candidates are joins on band keys (polars),
+so the stored documents are scanned from Parquet batch by batch and never held in memory; stored documents
+carry their band keys in the `lsh_bands` column.
+
+Documents are taken in a stable order (stored ones first, in `history`'s `order`, then in the order given):
+each one joins the first canonical document it matches, or becomes canonical itself. So every duplicate's
+similarity is measured against its own canonical document, and clusters never chain.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
 from datasketch import MinHashLSH
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from tasks.schema import DOCUMENTS, DUPLICATES
 
 DOCUMENT_ONLY = [name for name in DOCUMENTS.names if name not in DUPLICATES.names]
 DUPLICATE_COLUMNS = {"canonical_id": pl.String, "method": pl.String, "similarity": pl.Float64}
-
+HISTORY_SCHEMA = {"input_id": pl.String, "text_hash": pl.String, "minhash": pl.List(pl.UInt32),
+                  "lsh_bands": pl.List(pl.UInt64), "order": pl.Int64}
 
 # LSH finds candidates from a lower similarity than the threshold they must then reach: its banding is an
 # S-curve, and tuned at the threshold itself it would miss 60 % of pairs right at 0.8 (9 bands of 13 rows);
 # tuned at 0.6 (18 bands of 7 rows) it finds 98.6 % of them, and the estimate weeds out the rest.
 CANDIDATE_MARGIN = 0.2
+BAND_MULTIPLIER = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime, applied per 32-bit hash value
+BAND_OFFSET = np.uint64(0xCBF29CE484222325)
 
 
 @dataclass(frozen=True)
@@ -37,69 +43,146 @@ class DedupOptions:
     def candidate_threshold(self) -> float:
         return max(0.1, self.threshold - CANDIDATE_MARGIN)
 
-
-class _Signature:
-    """The minimal MinHash view datasketch's LSH needs: hash values and their count."""
-
-    def __init__(self, hashvalues: np.ndarray):
-        self.hashvalues = hashvalues
-
-    def __len__(self) -> int:
-        return len(self.hashvalues)
+    @property
+    def banding(self) -> tuple[int, int]:
+        """(bands, rows per band): datasketch's optimal banding for the candidate threshold."""
+        return _banding(self.candidate_threshold, self.num_perm)
 
 
-def deduplicate(documents: pl.DataFrame, history: pl.DataFrame, options: DedupOptions
-                ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(canonical documents, duplicates) of `documents`, taken in the order given, and the canonical ones stored.
+@lru_cache(maxsize=None)
+def _banding(threshold: float, num_perm: int) -> tuple[int, int]:
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return lsh.b, lsh.r
 
-    `history` holds input_id, text_hash and minhash of stored documents; duplicates keep the documents'
-    columns except those only the documents table has, and gain canonical_id, method and similarity.
+
+STORED_BANDING = DedupOptions().banding  # the banding of the stored lsh_bands column
+
+
+def band_keys(signatures: np.ndarray, banding: tuple[int, int]) -> np.ndarray:
+    """(documents x bands) uint64 keys: FNV-1a over each band's hash values, so equal bands give equal keys."""
+    bands, rows = banding
+    values = signatures[:, :bands * rows].reshape(len(signatures), bands, rows).astype(np.uint64)
+    keys = np.full(values.shape[:2], BAND_OFFSET, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for row in range(rows):
+            keys = (keys ^ values[:, :, row]) * BAND_MULTIPLIER
+    return keys
+
+
+def signature_matrix(minhash: pl.Series) -> np.ndarray:
+    """The minhash list column as a (documents x permutations) uint32 matrix."""
+    if minhash.len() == 0:
+        return np.zeros((0, 0), dtype=np.uint32)
+    return np.vstack(minhash.to_list()).astype(np.uint32) if minhash.null_count() == 0 else \
+        np.vstack([np.asarray(m, dtype=np.uint32) for m in minhash.to_list()])
+
+
+def with_band_keys(documents: pl.DataFrame) -> pl.DataFrame:
+    """Documents with their `lsh_bands` (stored banding), computed from `minhash`."""
+    keys = band_keys(signature_matrix(documents["minhash"]), STORED_BANDING) if documents.height else \
+        np.zeros((0, STORED_BANDING[0]), dtype=np.uint64)
+    return documents.with_columns(pl.Series("lsh_bands", keys.tolist(), dtype=pl.List(pl.UInt64)))
+
+
+def _long_bands(ids: pl.Series, keys: np.ndarray) -> pl.DataFrame:
+    """One row per document and band: (id, band, key)."""
+    count, bands = keys.shape if keys.size else (len(ids), 0)
+    return pl.DataFrame({"id": np.repeat(ids.to_numpy(), bands) if count else ids.clear(),
+                         "band": np.tile(np.arange(bands, dtype=np.int32), count),
+                         "key": keys.reshape(-1)},
+                        schema={"id": ids.dtype, "band": pl.Int32, "key": pl.UInt64})
+
+
+def history_candidates(history: pl.LazyFrame, text_hashes: pl.Series, keys: pl.DataFrame,
+                       banding: tuple[int, int]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(exact, near) matches of a batch in the stored documents, found by joins.
+
+    exact: text_hash -> input_id and order of the first stored document with that hash;
+    near: (position in the batch, input_id, order, minhash) of stored documents sharing a band key.
     """
-    lsh = MinHashLSH(threshold=options.candidate_threshold, num_perm=options.num_perm)
-    by_hash: dict[str, str] = {}
-    signatures: dict[str, tuple[int, np.ndarray]] = {}  # doc_id -> (order kept, signature)
+    exact = (history.select("input_id", "text_hash", "order").filter(pl.col("text_hash").is_in(text_hashes.implode()))
+             .sort("order").group_by("text_hash", maintain_order=True).first().collect())
+    if banding == STORED_BANDING:
+        stored = (history.select("input_id", "order", "lsh_bands").filter(pl.col("lsh_bands").is_not_null())
+                  .with_columns(pl.int_ranges(pl.col("lsh_bands").list.len()).cast(pl.List(pl.Int32)).alias("band"))
+                  .explode("lsh_bands", "band").rename({"lsh_bands": "key"}))
+        missing = history.filter(pl.col("lsh_bands").is_null()).select("input_id", "order", "minhash").collect()
+    else:  # another threshold than the stored banding: band keys from the signatures themselves
+        stored = None
+        missing = history.select("input_id", "order", "minhash").collect()
+    computed = _long_bands(missing["input_id"], band_keys(signature_matrix(missing["minhash"]), banding)) \
+        .join(missing.select(pl.col("input_id").alias("id"), "order"), on="id").rename({"id": "input_id"})
+    wanted = keys.lazy().rename({"id": "position"})
+    pairs = [computed.lazy().join(wanted, on=["band", "key"]).select("position", "input_id", "order")]
+    if stored is not None:
+        pairs.append(stored.join(wanted, on=["band", "key"]).select("position", "input_id", "order"))
+    near = pl.concat(pairs).unique().collect()
+    signatures = (history.select("input_id", "minhash").filter(pl.col("input_id").is_in(near["input_id"].implode()))
+                  .unique("input_id").collect())
+    return exact, near.join(signatures, on="input_id")
 
-    def keep(doc_id: str, hashed: str, signature: np.ndarray) -> None:
-        by_hash.setdefault(hashed, doc_id)
-        signatures[doc_id] = (len(signatures), signature)
-        lsh.insert(doc_id, _Signature(signature), check_duplication=False)
 
-    for doc_id, hashed, minhash in history.select("input_id", "text_hash", "minhash").iter_rows():
-        keep(doc_id, hashed, np.asarray(minhash, dtype=np.uint64))
+def deduplicate(documents: pl.DataFrame, history: pl.LazyFrame, options: DedupOptions
+                ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(canonical documents, duplicates) of `documents`, taken in the order given, against the stored ones.
 
+    `history` (HISTORY_SCHEMA) holds input_id, text_hash, minhash, lsh_bands and order of stored documents;
+    duplicates keep the documents' columns except those only the documents table has, and gain canonical_id,
+    method and similarity.
+    """
+    banding = options.banding
+    signatures = signature_matrix(documents["minhash"])
+    keys = band_keys(signatures, banding) if documents.height else np.zeros((0, banding[0]), dtype=np.uint64)
+    positions = pl.Series("position", np.arange(documents.height, dtype=np.int64))
+    batch_bands = _long_bands(positions, keys)
+    exact, near = history_candidates(history, documents["text_hash"], batch_bands, banding)
+    stored_exact = dict(exact.select("text_hash", "input_id").iter_rows())
+    stored_near: dict[int, list[tuple[int, str, np.ndarray]]] = {}
+    for position, doc_id, order, minhash in near.sort("order").iter_rows():
+        stored_near.setdefault(position, []).append((order, doc_id, np.asarray(minhash, dtype=np.uint32)))
+    earlier: dict[int, list[int]] = {}  # position -> earlier positions of this batch sharing a band key
+    within = batch_bands.join(batch_bands, on=["band", "key"], suffix="_earlier") \
+        .filter(pl.col("id_earlier") < pl.col("id")).select("id", "id_earlier").unique()
+    for position, other in within.iter_rows():
+        earlier.setdefault(position, []).append(other)
+
+    ids, hashes = documents["input_id"].to_list(), documents["text_hash"].to_list()
+    kept_hashes: dict[str, str] = {}
+    kept: set[int] = set()
     matches: dict[str, tuple[str, str, float]] = {}
-    for doc_id, hashed, minhash in documents.select("input_id", "text_hash", "minhash").iter_rows():
-        if hashed in by_hash:
-            matches[doc_id] = (by_hash[hashed], "exact", 1.0)
+    for position, (doc_id, hashed) in enumerate(zip(ids, hashes)):
+        canonical = stored_exact.get(hashed) or kept_hashes.get(hashed)
+        if canonical is not None:
+            matches[doc_id] = (canonical, "exact", 1.0)
             continue
-        signature = np.asarray(minhash, dtype=np.uint64)
-        best = _best_candidate(signature, lsh.query(_Signature(signature)), signatures)
+        candidates = [(doc_id_, signature) for _order, doc_id_, signature in stored_near.get(position, [])]
+        candidates += [(ids[other], signatures[other]) for other in sorted(earlier.get(position, [])) if other in kept]
+        best = _best_candidate(signatures[position], candidates)
         if best is not None and best[1] >= options.threshold:
             matches[doc_id] = (best[0], "near", best[1])
         else:
-            keep(doc_id, hashed, signature)
+            kept.add(position)
+            kept_hashes.setdefault(hashed, doc_id)
 
     match_frame = pl.DataFrame(
         [(doc_id, *match) for doc_id, match in matches.items()],
         schema={"input_id": pl.String, **DUPLICATE_COLUMNS}, orient="row",
     )
-    duplicates = documents.join(match_frame, on="input_id", how="inner", maintain_order="left").drop(DOCUMENT_ONLY)
-    canonical = documents.join(match_frame, on="input_id", how="anti")
+    duplicates = documents.join(match_frame, on="input_id", how="inner", maintain_order="left").drop(
+        [name for name in DOCUMENT_ONLY if name in documents.columns])
+    canonical = documents.join(match_frame, on="input_id", how="anti", maintain_order="left")
     return canonical, duplicates
 
 
-def _best_candidate(signature: np.ndarray, candidates: list[str],
-                    signatures: dict[str, tuple[int, np.ndarray]]) -> tuple[str, float] | None:
+def _best_candidate(signature: np.ndarray, candidates: list[tuple[str, np.ndarray]]) -> tuple[str, float] | None:
     """(doc_id, estimated Jaccard) of the most similar candidate, the earliest kept among equals."""
     best = None
-    for candidate in sorted(candidates, key=lambda doc_id: signatures[doc_id][0]):
-        similarity = float(np.mean(signatures[candidate][1] == signature))
+    for candidate, other in candidates:
+        similarity = float(np.mean(other == signature))
         if best is None or similarity > best[1]:
             best = (candidate, similarity)
     return best
 
 
-@task(name="deduplicate", cache_policy=NO_CACHE)
-def deduplicate_run(documents: pl.DataFrame, history: pl.DataFrame, options: DedupOptions
-                    ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return deduplicate(documents, history, options)
+def no_history() -> pl.LazyFrame:
+    return pl.LazyFrame(schema=HISTORY_SCHEMA)

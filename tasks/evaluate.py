@@ -14,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from rouge_score import rouge_scorer
 
 from tasks.clean import fix_text, strip_boilerplate, text_lines
@@ -129,8 +127,3 @@ def markdown_report(corpus_name: str, table: pl.DataFrame) -> str:
         name = f"**{row['algorithm']}** (baseline)" if row["algorithm"] == LEAD3 else row["algorithm"]
         lines.append(f"| {name} | {row['length']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-@task(name="score-batch", cache_policy=NO_CACHE)
-def score_batch(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.DataFrame:
-    return score_documents(corpus, options)

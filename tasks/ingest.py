@@ -8,6 +8,7 @@ import errno
 import glob
 import hashlib
 import json
+import os
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -15,9 +16,6 @@ from pathlib import Path
 
 import charset_normalizer
 import polars as pl
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 
 FORMATS = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
            ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -46,16 +44,10 @@ REJECTS_SCHEMA = {**RECORD_COLUMNS, "stage": pl.String, "reason": pl.String, "de
 # is taken as transient: the ingest task fails and Prefect retries it with backoff.
 PERMANENT_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.ENAMETOOLONG,
                     errno.ELOOP}
-INGEST_RETRIES = 3
 
 
 class TransientSourceError(OSError):
     """A read that may succeed if tried again."""
-
-
-def retry_transient(task, task_run, state) -> bool:
-    """Prefect retry condition: retry an ingest batch only for transient source errors."""
-    return isinstance(state.result(raise_on_failure=False), TransientSourceError)
 
 
 class InputError(Exception):
@@ -93,8 +85,34 @@ def discover(source: str) -> list[SeedFile]:
             continue
         relative = path.relative_to(root)
         folder = relative.parts[0] if len(relative.parts) > 1 else (root.resolve().name or "root")
-        files.append(SeedFile(str(path), relative.as_posix(), folder))
+        files.append(SeedFile(str(path), readable_name(relative.as_posix()), readable_name(folder)))
     return files
+
+
+def unchanged_files(files: list[SeedFile], recorded: pl.DataFrame) -> tuple[list[SeedFile], int]:
+    """(files to read, inputs already recorded of the others): a file whose path, size and modification time
+    match a recorded one is not read again (make's and rsync's quick check; JSON containers by path and time)."""
+    if recorded.height == 0:
+        return files, 0
+    stats = []
+    for index, seed in enumerate(files):
+        try:
+            status = os.stat(seed.path)
+        except OSError:
+            continue
+        stats.append((index, seed.relative, datetime.fromtimestamp(status.st_mtime, timezone.utc), status.st_size,
+                      FORMATS[Path(seed.path).suffix.lower()] in ("json", "jsonl")))
+    found = pl.DataFrame(stats, schema={"index": pl.Int64, "path": pl.String, "modified_at": pl.Datetime("us", "UTC"),
+                                        "size": pl.Int64, "container": pl.Boolean}, orient="row")
+    found = found.with_columns(pl.when(~pl.col("container")).then("size").alias("size_bytes"))
+    matched = found.join(recorded, on=["path", "modified_at", "size_bytes"], nulls_equal=True)
+    unchanged = set(matched["index"].to_list())
+    return [seed for index, seed in enumerate(files) if index not in unchanged], int(matched["inputs"].sum())
+
+
+def readable_name(name: str) -> str:
+    """A file name as valid UTF-8 text: bytes that are not UTF-8 (a latin-1 name) become \\xNN escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _hidden(relative: Path) -> bool:
@@ -175,25 +193,44 @@ def reject_row(row: dict, stage: str, error: InputError, text: str | None) -> di
             "detail": str(error), "text": text}
 
 
+def _base_row(seed: SeedFile) -> dict:
+    """The columns every row of a seed file has, before its bytes are read."""
+    path = Path(seed.path)
+    try:
+        uri = path.resolve().as_uri()
+    except (OSError, RuntimeError):  # a symlink loop
+        uri = path.absolute().as_uri()
+    return {"source": seed.source, "path": seed.relative, "record": None, "uri": uri,
+            "format": FORMATS[path.suffix.lower()], "encoding": None, "fetched_at": datetime.now(timezone.utc),
+            "raw": None, "title_hint": None, "modified_at": None, "size_bytes": 0, "content_sha256": "",
+            "input_id": input_id(seed.relative, None, "")}
+
+
+def file_reject(seed: SeedFile, error: InputError) -> dict:
+    """A rejects row for a whole seed file that could not be read or processed, with its size if known."""
+    row = _base_row(seed)
+    try:
+        status = Path(seed.path).stat()
+        row.update(size_bytes=status.st_size, modified_at=datetime.fromtimestamp(status.st_mtime, timezone.utc))
+    except OSError:
+        pass
+    return reject_row(row, "ingest", error, None)
+
+
 def _read_file(seed: SeedFile):
     path = Path(seed.path)
-    fmt = FORMATS[path.suffix.lower()]
-    fetched_at = datetime.now(timezone.utc)
-    base = {"source": seed.source, "path": seed.relative, "record": None, "uri": path.resolve().as_uri(),
-            "format": fmt, "encoding": None, "fetched_at": fetched_at, "raw": None, "title_hint": None}
+    base = _base_row(seed)
     try:
-        modified_at = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+        status = path.stat()
+        base.update(size_bytes=status.st_size, modified_at=datetime.fromtimestamp(status.st_mtime, timezone.utc))
         data = path.read_bytes()
     except OSError as error:
         if error.errno not in PERMANENT_ERRNOS:
             raise TransientSourceError(f"reading {seed.path} failed: {error}") from error
-        row = {**base, "modified_at": None, "size_bytes": 0, "content_sha256": ""}
-        row["input_id"] = input_id(seed.relative, None, "")
-        yield row, InputError("unreadable", f"cannot read the file: {error.strerror or error}")
+        yield base, InputError("unreadable", f"cannot read the file: {error.strerror or error}")
         return
-    base = {**base, "modified_at": modified_at}
-    if fmt in ("json", "jsonl"):
-        yield from _read_records(seed, base, data, fmt)
+    if base["format"] in ("json", "jsonl"):
+        yield from _read_records(seed, base, data, base["format"])
         return
     yield _decoded_row(seed, base, data, None)
 
@@ -265,8 +302,3 @@ def _record_fields(item) -> dict:
         fields["source"] = item["source"].strip()
     return fields
 
-
-@task(name="ingest-batch", cache_policy=NO_CACHE, retries=INGEST_RETRIES,
-      retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_condition_fn=retry_transient)
-def ingest_batch(files: list[SeedFile]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return read_inputs(files)

@@ -33,6 +33,7 @@ DOCUMENTS = pa.schema(
         pa.field("boilerplate", pa.list_(pa.string()), nullable=False),
         pa.field("text_hash", pa.string(), nullable=False),
         pa.field("minhash", pa.list_(pa.uint32()), nullable=False),
+        pa.field("lsh_bands", pa.list_(pa.uint64())),
     ]
 )
 

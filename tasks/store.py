@@ -1,12 +1,15 @@
-"""Write and read the Parquet store in data/: one zstd part file per table and run, Hive-partitioned by run date.
+"""Write and read the Parquet store in data/: zstd part files per table and run, Hive-partitioned by run date.
 
-A run's files appear only whole (each is written under a hidden temporary name, then renamed), and the run's
-row in `runs` is written last: it is the commit. Part files of runs that never committed (a crash between
-files) are removed by the next run before it reads the store, so readers and re-runs only see whole runs.
+A run writes its rows batch by batch as hidden temporary files (`StagedRun`), which no reader's glob matches;
+at the end it renames them into place and writes its row in `runs` last: that row is the commit. Part files
+of runs that never committed (a crash between renames) and temporaries are removed by the next run before it
+reads the store, so readers and re-runs only see whole runs.
 """
 
 import json
 import os
+import re
+import shutil
 import uuid
 from contextlib import contextmanager
 from datetime import date
@@ -16,8 +19,6 @@ import filelock
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from tasks.schema import EVALUATION_SCHEMAS, SCHEMAS
 
@@ -25,6 +26,8 @@ LOCK_NAME = ".seed-digest.lock"
 PART_PREFIX = "part-"  # one run's rows: part-<run_id>.parquet, committed once the run's runs row exists
 COMPACT_PREFIX = "compact-"  # many runs' rows, written by compaction: always committed
 MANIFEST_NAME = ".compaction.json"
+SPILL_FOLDER = ".spill"  # a running run's intermediate batches, removed when it ends
+PART_NAME = re.compile(rf"^{PART_PREFIX}(\d{{8}}T\d{{6}}Z-[0-9a-f]{{8}})(?:-\d+)?\.parquet$")
 
 
 class StoreBusy(RuntimeError):
@@ -42,7 +45,9 @@ def table_files(data_dir: str | Path, table: str) -> list[Path]:
 
 
 def _run_of(path: Path) -> str | None:
-    return path.stem[len(PART_PREFIX):] if path.name.startswith(PART_PREFIX) else None
+    """The run a part file belongs to: part-<run_id>.parquet, or part-<run_id>-<batch>.parquet."""
+    match = PART_NAME.match(path.name)
+    return match.group(1) if match else None
 
 
 @contextmanager
@@ -82,18 +87,41 @@ def remove_uncommitted(data_dir: str | Path) -> list[Path]:
         for temporary in Path(data_dir, table).glob("run_date=*/.*.tmp"):
             temporary.unlink()
             removed.append(temporary)
+    if Path(data_dir, SPILL_FOLDER).exists():
+        shutil.rmtree(Path(data_dir, SPILL_FOLDER))
+        removed.append(Path(data_dir, SPILL_FOLDER))
     return removed
 
 
-def read_table(data_dir: str | Path, table: str, columns: list[str]) -> pl.DataFrame:
-    """Columns of a table across all committed files, `run_date` among them if asked for (empty, with the
-    schema's types, before the first run); a column added to the schema later reads as null in older files."""
-    files = table_files(data_dir, table)
+def scan_table(data_dir: str | Path, table: str, staged: list[Path] = ()) -> pl.LazyFrame:
+    """A table across all committed files, then `staged` files, in that order, with `run_date` (empty, with
+    the schema's types, before the first run); a column added to the schema later reads as null in older files."""
+    files = table_files(data_dir, table) + list(staged)
     schema = pl.from_arrow(SCHEMAS[table].empty_table()).schema
     if files:
         return pl.scan_parquet(files, schema=schema, hive_partitioning=True, hive_schema={"run_date": pl.Date},
-                               missing_columns="insert").select(columns).collect()
-    return pl.DataFrame(schema={**schema, "run_date": pl.Date}).select(columns)
+                               missing_columns="insert")
+    return pl.LazyFrame(schema={**schema, "run_date": pl.Date})
+
+
+def read_table(data_dir: str | Path, table: str, columns: list[str]) -> pl.DataFrame:
+    return scan_table(data_dir, table).select(columns).collect()
+
+
+def documents_history(data_dir: str | Path, staged: list[Path] = ()) -> pl.LazyFrame:
+    """What deduplication needs of the canonical documents stored and staged so far, in their order."""
+    return (scan_table(data_dir, "documents", staged).select("input_id", "text_hash", "minhash", "lsh_bands")
+            .with_row_index("order").with_columns(pl.col("order").cast(pl.Int64)))
+
+
+def recorded_files(data_dir: str | Path) -> pl.DataFrame:
+    """(path, modified_at, size_bytes, inputs) of the seed files already recorded: size_bytes is the file's size
+    for a whole file and null for a JSON container (whose rows have their records' sizes)."""
+    frames = [read_table(data_dir, table, ["path", "record", "size_bytes", "modified_at"])
+              for table in ("documents", "duplicates", "rejects")]
+    rows = pl.concat(frames).filter(pl.col("modified_at").is_not_null())
+    return (rows.with_columns(pl.when(pl.col("record").is_null()).then("size_bytes").alias("size_bytes"))
+            .group_by("path", "modified_at", "size_bytes").agg(pl.len().alias("inputs")))
 
 
 def recorded_inputs(data_dir: str | Path) -> set[str]:
@@ -102,10 +130,6 @@ def recorded_inputs(data_dir: str | Path) -> set[str]:
     for table in ("documents", "duplicates", "rejects"):
         ids.update(read_table(data_dir, table, ["input_id"])["input_id"].to_list())
     return ids
-
-
-def canonical_signatures(data_dir: str | Path) -> pl.DataFrame:
-    return read_table(data_dir, "documents", ["input_id", "text_hash", "minhash"])
 
 
 def to_arrow(frame: pl.DataFrame, table: str) -> pa.Table:
@@ -169,13 +193,52 @@ def finish_replacement(data_dir: str | Path) -> None:
     manifest.unlink()
 
 
-def write_run(data_dir: str | Path, run_id: str, run_date: date, tables: dict[str, pl.DataFrame]) -> list[Path]:
-    """All tables of a run, the runs row last so that the run counts only once everything is in place."""
-    order = [name for name in SCHEMAS if name != "runs"] + ["runs"]
-    return [write_part(data_dir, name, tables[name].with_columns(pl.lit(run_id).alias("run_id")), run_id, run_date)
-            for name in order]
+class StagedRun:
+    """A run's rows, written batch by batch as hidden temporaries that no reader sees, published by `commit`."""
 
+    def __init__(self, data_dir: str | Path, run_id: str, run_date: date):
+        self.data_dir, self.run_id, self.run_date = Path(data_dir), run_id, run_date
+        self.staged: dict[str, list[tuple[Path, Path]]] = {table: [] for table in SCHEMAS if table != "runs"}
+        self.spill_folder = self.data_dir / SPILL_FOLDER / run_id
+        self._sequence = 0
 
-@task(name="write-parquet", cache_policy=NO_CACHE)
-def write_run_task(data_dir: str, run_id: str, run_date: date, tables: dict[str, pl.DataFrame]) -> list[Path]:
-    return write_run(data_dir, run_id, run_date, tables)
+    def write(self, table: str, frame: pl.DataFrame) -> Path:
+        """Stage one batch of a table's rows; returns the temporary file (readable, e.g. as dedup history)."""
+        self._sequence += 1
+        folder = self.data_dir / table / f"run_date={self.run_date.isoformat()}"
+        temporary, final = _write_temporary(folder, f"{PART_PREFIX}{self.run_id}-{self._sequence:05d}.parquet",
+                                            table, frame.with_columns(pl.lit(self.run_id).alias("run_id")))
+        self.staged[table].append((temporary, final))
+        return temporary
+
+    def staged_files(self, table: str) -> list[Path]:
+        return [temporary for temporary, _ in self.staged[table]]
+
+    def spill(self, frame: pl.DataFrame) -> Path:
+        """Keep an intermediate batch on disk instead of in memory until the run reads it back."""
+        self.spill_folder.mkdir(parents=True, exist_ok=True)
+        self._sequence += 1
+        path = self.spill_folder / f"batch-{self._sequence:05d}.parquet"
+        frame.write_parquet(path, compression="lz4")
+        return path
+
+    def commit(self, runs_row: pl.DataFrame) -> list[Path]:
+        """Publish every staged file (a table with none gets an empty one), then the runs row: the commit."""
+        written = []
+        for table, files in self.staged.items():
+            if not files:
+                self.write(table, pl.from_arrow(SCHEMAS[table].empty_table()))
+            for temporary, final in self.staged[table]:
+                os.replace(temporary, final)
+                written.append(final)
+        written.append(write_part(self.data_dir, "runs", runs_row.with_columns(pl.lit(self.run_id).alias("run_id")),
+                                  self.run_id, self.run_date))
+        self.discard()
+        return written
+
+    def discard(self) -> None:
+        """Remove what is staged and spilled (after a commit, only the spill is left)."""
+        for files in self.staged.values():
+            for temporary, _ in files:
+                temporary.unlink(missing_ok=True)
+        shutil.rmtree(self.spill_folder, ignore_errors=True)

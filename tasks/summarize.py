@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import polars as pl
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
 from sumy.nlp.stemmers import Stemmer, null_stemmer
 from sumy.summarizers.edmundson import EdmundsonSummarizer
@@ -34,6 +32,11 @@ ALGORITHMS = {
     "pacsum": PositionalCentralitySummarizer,
 }
 EDMUNDSON_FALLBACK_WORDS = 10
+STEM_CACHE_WORDS = 200_000  # distinct words a worker keeps stems of, per language
+# Summaries are chosen among a document's first sentences: the rankings build sentence x sentence matrices,
+# so this bounds a summary's memory (about 25 MB) whatever the document's size. News articles stay far below
+# it (the longest of the dev corpora has 230 sentences); a longer document is summarised from its beginning.
+MAX_SUMMARY_SENTENCES = 500
 
 SUMMARIES_SCHEMA = {
     "doc_id": pl.String, "algorithm": pl.String, "language": pl.String, "sentences_requested": pl.Int32,
@@ -90,10 +93,13 @@ class SummaryOptions:
 
 @lru_cache(maxsize=None)
 def _stemmer(language: str | None):
+    """sumy's stemmer for the language, memoised: news repeats its words, and NLTK's Snowball is pure Python
+    (two thirds of a summary's time before the cache; the stems are the same)."""
     try:
-        return Stemmer(language) if language else null_stemmer
+        stemmer = Stemmer(language) if language else null_stemmer
     except LookupError:
-        return null_stemmer
+        stemmer = null_stemmer
+    return lru_cache(maxsize=STEM_CACHE_WORDS)(stemmer)
 
 
 @lru_cache(maxsize=None)
@@ -137,7 +143,7 @@ def document_model(text: str, title: str | None, spans: list[Span], tokenizer: W
 
 def summarize(text: str, title: str | None, language: str, options: SummaryOptions) -> list[dict]:
     """The chosen sentences in source order, as {index, start, end, text} records."""
-    spans = sentence_spans(text, language)
+    spans = sentence_spans(text, language)[:MAX_SUMMARY_SENTENCES]
     count = options.count([text[span.start:span.end] for span in spans])
     if count is None:  # nothing to choose (and LexRank divides by zero on tiny documents)
         chosen = list(enumerate(spans))
@@ -161,8 +167,3 @@ def summarize_documents(documents: pl.DataFrame, options: SummaryOptions) -> pl.
             "summary": " ".join(record["text"] for record in sentences), "sentences": sentences,
         })
     return pl.DataFrame(rows, schema=SUMMARIES_SCHEMA)
-
-
-@task(name="summarize-batch", cache_policy=NO_CACHE)
-def summarize_batch(documents: pl.DataFrame, options: SummaryOptions) -> pl.DataFrame:
-    return summarize_documents(documents, options)

@@ -31,7 +31,9 @@ class _TermSummarizer(AbstractSummarizer):
     stop_words = frozenset()
 
     def _terms(self, sentence) -> list[str]:
-        return [self.stem_word(word) for word in sentence.words if self.normalize_word(word) not in self.stop_words]
+        """sumy's normalize_word and stem_word, inlined: this runs for every word of every document."""
+        stop_words, stem = self.stop_words, self._stemmer
+        return [stem(word) for word in map(str.lower, sentence.words) if word not in stop_words]
 
     def __call__(self, document, sentences_count):
         sentences = document.sentences

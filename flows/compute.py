@@ -1,0 +1,151 @@
+"""Where batch work runs: a pool of worker processes started once per run, or a Dask cluster.
+
+Prefect's task of a batch runs in the flow's own process and hands the batch's pure function (tasks/batches.py)
+to the pool, so the workers never import Prefect nor start a Prefect server of their own: a run talks to one
+Prefect API, and no batch pays a worker's start-up again. A worker that dies (a segfault, the kernel's
+out-of-memory killer) costs only the batches it held: the pool is restarted, and the batch runs again input
+by input, each in a process of its own, so that the input that kills it becomes a reject and the rest go on.
+"""
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from tasks.batches import Batch, Frames, combine
+from tasks.ingest import TransientSourceError
+
+DASK_ADDRESS_SETTING = "SEED_DIGEST_DASK_ADDRESS"
+PR_SET_PDEATHSIG = 1
+# Modules the pool's fork server imports once, so that each worker starts with them loaded.
+WORKER_MODULES = ["tasks.batches"]
+
+
+class WorkerDied(RuntimeError):
+    """The process running a batch ended without an answer."""
+
+
+def _worker_start() -> None:
+    """In each worker: die with the pool's parent process (however it ends), and leave Ctrl-C to the flow."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the executor's own shutdown still stops the workers
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _processes(workers: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_MODULES)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start)
+
+
+class LocalPool:
+    """`workers` processes on this machine, kept for the whole run."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._executor = _processes(workers)
+        self._restart = threading.Lock()
+
+    def call(self, function, *arguments):
+        executor = self._executor
+        try:
+            return executor.submit(function, *arguments).result()
+        except BrokenProcessPool:
+            with self._restart:
+                if self._executor is executor:
+                    executor.shutdown(wait=False, cancel_futures=True)
+                    self._executor = _processes(self.workers)
+            raise WorkerDied("a worker process died") from None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskPool:
+    """The workers of a Dask cluster (distributed's client); they need this project installed, not Prefect."""
+
+    def __init__(self, address: str):
+        from distributed import Client
+
+        self.client = Client(address, set_as_default=False)
+
+    def call(self, function, *arguments):
+        from distributed import KilledWorker
+
+        try:
+            return self.client.submit(function, *arguments, pure=False).result()
+        except KilledWorker:
+            raise WorkerDied("Dask workers died running the batch") from None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class Isolation:
+    """Runs one-input batches one at a time in a single process of their own, restarted when one kills it."""
+
+    def __init__(self):
+        self._pool: LocalPool | None = None
+        self._lock = threading.Lock()
+
+    def run(self, batch: Batch) -> Frames:
+        with self._lock:
+            if self._pool is None:
+                self._pool = LocalPool(1)
+            try:
+                return self._pool.call(*batch.call())
+            except WorkerDied:
+                return batch.reject("crashed", "the worker process died while processing this input alone "
+                                               "(a crash in a library, or out of memory)")
+            except TransientSourceError:
+                raise
+            except Exception as error:  # noqa: BLE001 - any failure of one input is that input's reject
+                return batch.reject("failed", f"{type(error).__name__}: {error}")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+
+class _Current:
+    """The pool of the flow running in this process, for its batch tasks (threads of this process) to use."""
+
+    pool: "LocalPool | DaskPool | None" = None
+    isolation: Isolation | None = None
+
+
+@contextmanager
+def workers(dask_address: str | None = None, count: int | None = None):
+    """For a flow's duration: `count` worker processes (default: all cores), or the Dask cluster at
+    `dask_address` (default $SEED_DIGEST_DASK_ADDRESS)."""
+    address = dask_address or os.environ.get(DASK_ADDRESS_SETTING)
+    _Current.pool = DaskPool(address) if address else LocalPool(count or os.cpu_count() or 1)
+    _Current.isolation = Isolation()
+    try:
+        yield _Current.pool
+    finally:
+        _Current.pool.close()
+        _Current.isolation.close()
+        _Current.pool = _Current.isolation = None
+
+
+def call(function, *arguments):
+    """`function(*arguments)` on the current pool."""
+    return _Current.pool.call(function, *arguments)
+
+
+def run_batch(batch: Batch) -> Frames:
+    """A batch's frames; if it fails or kills its worker, every input again on its own, failures as rejects.
+    A transient source error is raised for Prefect to retry the batch."""
+    try:
+        return call(*batch.call())
+    except TransientSourceError:
+        raise
+    except Exception:  # noqa: BLE001 - found and reported input by input below
+        return combine([_Current.isolation.run(single) for single in batch.split()])
