@@ -1,11 +1,16 @@
 """Throughput and memory of the seed-digest flow beside a plain loop that calls sumy on the same files.
 
-    .venv/bin/python benchmarks/throughput.py [--corpus ../shared/corpora/bbc_dev.jsonl] [--workers N]
+    .venv/bin/python benchmarks/throughput.py [--documents 20000 100000] [--workers N]
+    .venv/bin/python benchmarks/throughput.py --corpus ../shared/corpora/bbc_dev.jsonl
 
-Materialises each JSON Lines record as a .txt file, then runs, each in its own process:
-  flow        `seed-digest run` (ephemeral Prefect server, process pool, all stages, Parquet written)
+Writes each corpus with ../shared/tools/scale_corpus.py (or materialises a JSON Lines corpus as .txt files),
+then runs, each in its own process, side by side:
+  flow        `seed-digest run` (its temporary Prefect server, worker pool, all stages, Parquet written)
+  again       the same command once more: nothing new
   plain loop  read each file, sumy PlaintextParser + LexRank (3 sentences), nothing else
-and prints documents per second and peak resident memory (the whole process tree, sampled every 0.1 s).
+and prints seconds, documents per second, their ratio, peak resident memory of the whole process tree
+(sampled every 0.1 s), the stage functions' own seconds (summed over batches and workers) and the seconds
+outside the flow run's body (Prefect's start-up, flow-run bookkeeping and shut-down).
 """
 
 import argparse
@@ -20,7 +25,7 @@ from pathlib import Path
 import polars as pl
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "bbc_dev.jsonl"
+SCALE_CORPUS = REPO.parent / "shared" / "tools" / "scale_corpus.py"
 
 PLAIN_LOOP = """
 import sys
@@ -39,7 +44,7 @@ class Tokenizer(WordTokenizer):  # sumy's own needs NLTK punkt data, a download
 summarizer = LexRankSummarizer(Stemmer("english"))
 summarizer.stop_words = get_stop_words("english")
 tokenizer = Tokenizer("english")
-for path in sorted(Path(sys.argv[1]).glob("*.txt")):
+for path in sorted(Path(sys.argv[1]).rglob("*.txt")):
     parser = PlaintextParser.from_string(path.read_text(encoding="utf-8"), tokenizer)
     summarizer(parser.document, 3)
 """
@@ -91,29 +96,50 @@ def measure(command: list[str]) -> tuple[float, int]:
     return seconds, peak
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    parser.add_argument("--workers", type=int, default=os.cpu_count())
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        seeds, data = Path(scratch, "seeds"), Path(scratch, "data")
-        seeds.mkdir()
-        documents = materialise(args.corpus, seeds)
-        flow_seconds, flow_peak = measure([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds),
-                                           "--data", str(data), "--workers", str(args.workers), "--no-progress"])
-        run = pl.read_parquet(data / "runs" / "*" / "*.parquet").row(0, named=True)
-        loop_seconds, loop_peak = measure([sys.executable, "-c", PLAIN_LOOP, str(seeds)])
+def run_corpus(seeds: Path, data: Path, documents: int, workers: int) -> None:
+    flow_seconds, flow_peak = measure([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds),
+                                       "--data", str(data), "--workers", str(workers), "--no-progress"])
+    again_seconds, _ = measure([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds),
+                                "--data", str(data), "--no-progress"])
+    run = pl.read_parquet(data / "runs" / "*" / "*.parquet").row(0, named=True)
+    loop_seconds, loop_peak = measure([sys.executable, "-c", PLAIN_LOOP, str(seeds)])
     stages = run["stage_seconds"]
-    print(f"corpus: {args.corpus.name}, {documents} files; workers: {args.workers}; cores: {os.cpu_count()}")
-    print(f"flow: {run['documents']} documents, {run['duplicates']} duplicates, {run['rejects']} rejects, "
-          f"{run['summaries']} summaries")
+    body = (run["finished_at"] - run["started_at"]).total_seconds()
+    print(f"{documents} files; workers: {workers}; cores: {os.cpu_count()}; flow: {run['documents']} documents, "
+          f"{run['duplicates']} duplicates, {run['rejects']} rejects, {run['summaries']} summaries")
     print(f"{'':<34}{'seconds':>9}{'docs/s':>9}{'peak RSS MiB':>14}")
     print(f"{'flow, whole command':<34}{flow_seconds:>9.1f}{documents / flow_seconds:>9.1f}{flow_peak / 1024:>14.0f}")
-    flow_run = (run["finished_at"] - run["started_at"]).total_seconds()
-    print(f"{'flow run (no server start-up)':<34}{flow_run:>9.1f}{documents / flow_run:>9.1f}{'':>14}")
     print(f"{'plain sumy loop':<34}{loop_seconds:>9.1f}{documents / loop_seconds:>9.1f}{loop_peak / 1024:>14.0f}")
-    print("flow stages (s): " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in stages.items()))
+    print(f"{'ratio (flow docs/s / loop docs/s)':<34}{loop_seconds / flow_seconds:>18.2f}")
+    print(f"{'nothing new, whole command':<34}{again_seconds:>9.1f}")
+    outside = flow_seconds - body
+    print(f"flow run body {body:.1f} s; outside it (Prefect start-up, bookkeeping, shut-down) {outside:.1f} s = "
+          f"{100 * outside / flow_seconds:.0f} % of the command")
+    print("stage functions' own seconds, summed over batches and workers: "
+          + ", ".join(f"{name} {seconds:.1f}" for name, seconds in stages.items() if seconds is not None))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--documents", type=int, nargs="+", default=[20000, 100000])
+    parser.add_argument("--corpus", type=Path, help="a JSON Lines corpus instead of the scale corpus")
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    sizes = [None] if args.corpus else args.documents
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as scratch:
+            seeds, data = Path(scratch, "seeds"), Path(scratch, "data")
+            if args.corpus:
+                seeds.mkdir()
+                documents = materialise(args.corpus, seeds)
+                print(f"corpus: {args.corpus.name}")
+            else:
+                subprocess.run([sys.executable, str(SCALE_CORPUS), str(seeds), "--documents", str(size)], check=True,
+                               stdout=subprocess.DEVNULL)
+                documents = size
+                print(f"corpus: scale_corpus.py --documents {size}")
+            run_corpus(seeds, data, documents, args.workers)
+            print()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
-"""`seed-digest run`: an ad hoc run of the flow on Prefect's ephemeral server, with a progress bar."""
+"""`seed-digest run`: an ad hoc run of the flow, on a temporary Prefect server of its own unless PREFECT_API_URL
+names one, with a progress bar; `evaluate` and `serve`."""
 
 import argparse
+import atexit
 import os
 import sys
 from pathlib import Path
+
+from flows.server import TemporaryServer
 
 # Quiet, offline-friendly Prefect defaults for a terminal run; anything the user set wins.
 PREFECT_DEFAULTS = {
@@ -105,9 +109,6 @@ def main(argv: list[str] | None = None) -> int:
         if quiet or name != "PREFECT_LOGGING_LEVEL":
             os.environ.setdefault(name, value)
     from rich.console import Console
-    from rich.table import Table
-
-    from flows.digest import digest, plan
 
     console = Console(stderr=True)
     if args.command == "serve":
@@ -117,20 +118,73 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "evaluate":
         return run_evaluation(args, console)
+    if args.workers < 1:
+        console.print(f"[red]error:[/red] --workers must be at least 1, not {args.workers}")
+        return 2
+    answer = answer_without_prefect(args, console)
+    if answer is not None:
+        return answer
+    server = None if os.environ.get("PREFECT_API_URL") else TemporaryServer()
+    if server is not None:
+        # At exit Prefect sends its last events and logs: registered before Prefect's own exit handlers, the
+        # server stops after them (they run last registered first).
+        atexit.register(server.stop)
+    warm_up_workers()
+    return run_flow(args, console, server)
+
+
+def answer_without_prefect(args, console) -> int | None:
+    """The answers that need no flow run, in about a second: a missing source, a data folder another run holds
+    (when not asked to wait), nothing new to read. None when there is work to do."""
+    from tasks.ingest import discover, unchanged_files
+    from tasks.store import StoreBusy, exclusive, recorded_files, remove_uncommitted
+
+    try:
+        files = discover(args.source)
+        with exclusive(args.data, 0 if args.lock_timeout == 0 else 0.1):
+            remove_uncommitted(args.data)
+            new, already_recorded = unchanged_files(files, recorded_files(args.data))
+    except FileNotFoundError as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 1
+    except StoreBusy as error:
+        if args.lock_timeout == 0:
+            console.print(f"[red]error:[/red] {error}")
+            return 1
+        return None  # the flow waits for the lock
+    if not new:
+        console.print(f"nothing new: {len(files)} file(s) under {args.source}, "
+                      f"{already_recorded} input(s) already recorded in {args.data}")
+        return 0
+    return None
+
+
+def warm_up_workers() -> None:
+    """Start the worker pool's fork server now: it imports the stage libraries while Prefect starts."""
+    from flows.compute import start_fork_server
+
+    start_fork_server()
+
+
+def run_flow(args, console, server) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from flows.digest import digest, plan
+
     try:
         length = plan(args.source, args.data, args.algorithm, args.sentences, args.ratio, args.words, args.language,
                       args.batch_size, args.min_sentences, args.near_duplicate_threshold).summary
-        if args.workers < 1:
-            raise ValueError(f"--workers must be at least 1, not {args.workers}")
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
+    if server is not None:
+        server.wait()
     state = digest(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=length.sentences,
-                 ratio=length.ratio, words=length.words, language=args.language, batch_size=args.batch_size,
-                 min_sentences=args.min_sentences, near_duplicate_threshold=args.near_duplicate_threshold,
-                 lock_timeout=args.lock_timeout, workers=args.workers, dask_address=args.dask_address,
-                 show_progress=not args.no_progress and sys.stderr.isatty(),
-                 return_state=True)
+                   ratio=length.ratio, words=length.words, language=args.language, batch_size=args.batch_size,
+                   min_sentences=args.min_sentences, near_duplicate_threshold=args.near_duplicate_threshold,
+                   lock_timeout=args.lock_timeout, workers=args.workers, dask_address=args.dask_address,
+                   show_progress=not args.no_progress and sys.stderr.isatty(), return_state=True)
     if state.is_failed():
         error = state.result(raise_on_failure=False)
         console.print(f"[red]error:[/red] {error}")

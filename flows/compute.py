@@ -14,6 +14,7 @@ import signal
 import threading
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import forkserver
 from concurrent.futures.process import BrokenProcessPool
 
 from tasks.batches import Batch, Frames, combine
@@ -38,10 +39,20 @@ def _worker_start() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _processes(workers: int) -> ProcessPoolExecutor:
+def _fork_server_context():
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(WORKER_MODULES)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start)
+    return context
+
+
+def start_fork_server() -> None:
+    """Start the fork server the pools' workers come from; it imports WORKER_MODULES once, in the background."""
+    _fork_server_context()
+    forkserver.ensure_running()
+
+
+def _processes(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, mp_context=_fork_server_context(), initializer=_worker_start)
 
 
 class LocalPool:

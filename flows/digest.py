@@ -26,7 +26,7 @@ from flows.progress import BatchProgress
 from flows.report import publish
 from tasks.batches import Batch, clean_batch, read_files, summarize_batch
 from tasks.clean import CleanOptions, learn_boilerplate
-from tasks.dedup import DedupOptions, deduplicate, with_band_keys
+from tasks.dedup import DedupOptions, RunDocuments, deduplicate, with_band_keys
 from tasks.ingest import TransientSourceError, discover, unchanged_files
 from tasks.schema import STAGES
 from tasks.store import StagedRun, documents_history, exclusive, new_run_id, recorded_files, recorded_inputs, \
@@ -95,6 +95,11 @@ def plan(source: str, data_dir: str, algorithm: str, sentences: int | None, rati
     return Plan(source, data_dir, language, batch_size, clean,
                 DedupOptions(threshold=near_duplicate_threshold, num_perm=clean.num_perm),
                 SummaryOptions(algorithm=algorithm, sentences=sentences, ratio=ratio, words=words))
+
+
+def seconds(frames) -> float:
+    """The stage function's own seconds of a batch (none when it was run input by input after a failure)."""
+    return frames["seconds"]["seconds"].sum() if "seconds" in frames else 0.0
 
 
 def retry_transient(task, task_run, state) -> bool:
@@ -210,7 +215,7 @@ class DigestRun:
         self.progress.stage("read", len(file_batches))
         spilled, lines = [], []
         for frames in in_order(read_task.submit, file_batches, self.window, self.progress, "read"):
-            self.report.add_seconds("ingest", frames["seconds"]["seconds"].sum())
+            self.report.add_seconds("ingest", seconds(frames))
             normalized, rejects = frames.get("normalized"), frames["rejects"]
             is_new = ~pl.col("input_id").is_in(known.implode())
             new_rejects = rejects.filter(is_new)
@@ -239,21 +244,25 @@ class DigestRun:
         def clean(path):
             return clean_task.submit(pl.read_parquet(path), boilerplate, run.clean, run.language)
 
+        stored = documents_history(run.data_dir)
+        kept = RunDocuments()
+
         def deduplicated():
             for frames in in_order(clean, spilled, self.window, self.progress, "clean"):
-                self.report.add_seconds("clean", frames["seconds"]["seconds"].sum())
+                self.report.add_seconds("clean", seconds(frames))
                 self._reject(frames["rejects"])
                 documents = frames.get("documents")
                 if documents is None or documents.height == 0:
                     continue
                 with self.report.timed("deduplicate"):
-                    history = documents_history(run.data_dir, self.staged.staged_files("documents"))
-                    canonical, duplicates = deduplicate(documents, history, run.dedup)
+                    canonical, duplicates = deduplicate(documents, [*stored, kept.history()], run.dedup)
+                    canonical = with_band_keys(canonical)
+                    kept.add(canonical)
                     if duplicates.height:
                         self.staged.write("duplicates", duplicates)
                         self.report.duplicates += duplicates.height
                     if canonical.height:
-                        self.staged.write("documents", with_band_keys(canonical))
+                        self.staged.write("documents", canonical)
                         self.report.documents += canonical.height
                         yield canonical
 
@@ -262,7 +271,7 @@ class DigestRun:
                                          run.summary)
 
         for frames in in_order(summarize, deduplicated(), self.window, self.progress, "summarize"):
-            self.report.add_seconds("summarize", frames["seconds"]["seconds"].sum())
+            self.report.add_seconds("summarize", seconds(frames))
             summaries = self._with_fallback(frames)
             self.staged.write("summaries", summaries)
             self.report.summaries += summaries.height

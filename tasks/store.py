@@ -108,10 +108,22 @@ def read_table(data_dir: str | Path, table: str, columns: list[str]) -> pl.DataF
     return scan_table(data_dir, table).select(columns).collect()
 
 
-def documents_history(data_dir: str | Path, staged: list[Path] = ()) -> pl.LazyFrame:
-    """What deduplication needs of the canonical documents stored and staged so far, in their order."""
-    return (scan_table(data_dir, "documents", staged).select("input_id", "text_hash", "minhash", "lsh_bands")
-            .with_row_index("order").with_columns(pl.col("order").cast(pl.Int64)))
+BANDED_ORDER_OFFSET = 1 << 40  # files with lsh_bands were written after every file without it
+
+
+def documents_history(data_dir: str | Path) -> list[pl.LazyFrame]:
+    """What deduplication needs of the stored canonical documents, in their order: one part for files with the
+    lsh_bands column and, for files written before it existed, one without (their bands are computed)."""
+    files = table_files(data_dir, "documents")
+    banded = [path for path in files if "lsh_bands" in pq.read_schema(path).names]
+    parts = []
+    for group, offset in (([path for path in files if path not in banded], 0), (banded, BANDED_ORDER_OFFSET)):
+        if group:
+            scan = pl.scan_parquet(group, hive_partitioning=False, missing_columns="insert", schema=pl.from_arrow(
+                SCHEMAS["documents"].empty_table()).schema).with_row_index("order")
+            columns = ["input_id", "text_hash", "minhash"] + (["lsh_bands"] if offset else [])
+            parts.append(scan.select(*columns, (pl.col("order").cast(pl.Int64) + offset).alias("order")))
+    return parts
 
 
 def recorded_files(data_dir: str | Path) -> pl.DataFrame:

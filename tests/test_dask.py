@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from flows.digest import digest, task_runner
+from flows.digest import digest
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -22,9 +22,12 @@ def test_dask_cluster_run_matches_the_local_run(corpus, tmp_path):
     local, remote = tmp_path / "local", tmp_path / "dask"
     digest(source=str(corpus), data_dir=str(local), batch_size=3)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        runner = task_runner(dask_address=cluster.scheduler_address)
-        assert type(runner).__name__ == "DaskTaskRunner"
-        report = digest.with_options(task_runner=runner)(source=str(corpus), data_dir=str(remote), batch_size=3)
+        report = digest(source=str(corpus), data_dir=str(remote), batch_size=3,
+                        dask_address=cluster.scheduler_address)
+        finished = {name: prefix.state_counts["memory"] for name, prefix in cluster.scheduler.task_prefixes.items()}
+    # every stage's batches ran on the cluster's workers: 11 files in batches of 3
+    assert finished.get("read_files", 0) >= 4 and finished.get("clean_batch", 0) >= 1, finished
+    assert finished.get("summarize_batch", 0) >= 1, finished
     assert (report.documents, report.duplicates, report.rejects) == (6, 2, 5)
     for name, key in (("documents", "input_id"), ("duplicates", "input_id"), ("rejects", "input_id"),
                       ("summaries", "doc_id")):

@@ -3,7 +3,7 @@
 import polars as pl
 
 from tasks.clean import CleanOptions, DOCUMENTS_SCHEMA, minhash_signature, text_hash
-from tasks.dedup import DedupOptions, deduplicate
+from tasks.dedup import DedupOptions, deduplicate, no_history, with_band_keys
 from tests.conftest import article
 
 OPTIONS = CleanOptions()
@@ -17,8 +17,10 @@ def documents(texts: dict[str, str]) -> pl.DataFrame:
         [pl.lit(None, dtype=dtype).alias(name) for name, dtype in DOCUMENTS_SCHEMA.items() if name not in rows[0]])
 
 
-def empty_history() -> pl.DataFrame:
-    return pl.DataFrame(schema={"input_id": pl.String, "text_hash": pl.String, "minhash": pl.List(pl.UInt32)})
+def history(stored: pl.DataFrame) -> pl.LazyFrame:
+    """Stored documents as deduplication's history: with their band keys, in the order given."""
+    return (with_band_keys(stored).select("input_id", "text_hash", "minhash", "lsh_bands")
+            .with_row_index("order").with_columns(pl.col("order").cast(pl.Int64)).lazy())
 
 
 LONG = " ".join(article(topic, 5) for topic in ("the dam", "the road", "the school", "the port"))
@@ -27,7 +29,7 @@ LONG = " ".join(article(topic, 5) for topic in ("the dam", "the road", "the scho
 def test_exact_and_near_duplicates_point_at_the_first_document_in_order():
     near = LONG.replace("before the end of the year", "before the end of this year", 1)
     docs = documents({"a.txt": LONG, "b.txt": LONG.upper(), "c.txt": near, "d.txt": article("the zoo", 5)})
-    canonical, duplicates = deduplicate(docs, empty_history(), DedupOptions())
+    canonical, duplicates = deduplicate(docs, no_history(), DedupOptions())
     assert canonical["path"].to_list() == ["a.txt", "d.txt"]
     rows = {row["path"]: row for row in duplicates.iter_rows(named=True)}
     assert rows["b.txt"]["canonical_id"] == "id-a.txt" and rows["b.txt"]["method"] == "exact"
@@ -37,7 +39,7 @@ def test_exact_and_near_duplicates_point_at_the_first_document_in_order():
 
 
 def test_documents_already_stored_are_canonical_for_new_ones():
-    stored = documents({"old.txt": LONG}).select("input_id", "text_hash", "minhash")
+    stored = history(documents({"old.txt": LONG}))
     canonical, duplicates = deduplicate(documents({"new.txt": LONG}), stored, DedupOptions())
     assert canonical.height == 0
     assert duplicates.select("path", "canonical_id", "method").row(0) == ("new.txt", "id-old.txt", "exact")
@@ -46,7 +48,7 @@ def test_documents_already_stored_are_canonical_for_new_ones():
 def test_different_articles_are_kept():
     docs = documents({f"{i}.txt": article(topic, 5) + " " + article(topic + " fund", 5)
                       for i, topic in enumerate(["the dam", "the road", "the school", "the port"])})
-    canonical, duplicates = deduplicate(docs, empty_history(), DedupOptions())
+    canonical, duplicates = deduplicate(docs, no_history(), DedupOptions())
     assert canonical.height == 4 and duplicates.height == 0
 
 
@@ -69,5 +71,5 @@ def test_pairs_just_above_the_threshold_are_found():
             expected += 1
             texts[f"{pair:02d}a.txt"], texts[f"{pair:02d}b.txt"] = a, b
     assert expected >= 10
-    _, duplicates = deduplicate(documents(texts), empty_history(), DedupOptions())
+    _, duplicates = deduplicate(documents(texts), no_history(), DedupOptions())
     assert duplicates.height == expected

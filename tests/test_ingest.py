@@ -115,28 +115,36 @@ def test_permission_denied_is_a_reject_but_an_io_error_is_retried(tmp_path, monk
 
 
 def test_ingest_task_retries_transient_errors_with_backoff(tmp_path, monkeypatch, prefect_server):
-    import errno
-    from pathlib import Path
-
     from prefect import flow
 
-    from tasks.ingest import ingest_batch
+    import flows.digest
+    from flows.compute import workers
+    from flows.digest import read_task
 
-    (tmp_path / "a.txt").write_text("Some text. More text.")
+    seed = tmp_path / "a.txt"
+    seed.write_text("Some text. More text.")
     files = discover(str(tmp_path))
-    real_read, attempts = Path.read_bytes, []
+    # The batch is read in a worker process, where no monkeypatch reaches: the first attempt reads a file whose
+    # reads fail with a real EIO (the worker's own /proc/self/mem at offset 0), the retry reads the text again.
+    seed.unlink()
+    seed.symlink_to("/proc/self/mem")
+    real_run_batch, attempts = flows.digest.run_batch, []
 
-    def flaky(self):
-        attempts.append(self)
-        if len(attempts) == 1:
-            raise OSError(errno.EIO, "Input/output error")
-        return real_read(self)
+    def flaky_then_repaired(batch):
+        attempts.append(batch)
+        try:
+            return real_run_batch(batch)
+        finally:
+            if seed.is_symlink():
+                seed.unlink()
+                seed.write_text("Some text. More text.")
 
-    monkeypatch.setattr(Path, "read_bytes", flaky)
+    monkeypatch.setattr(flows.digest, "run_batch", flaky_then_repaired)
 
     @flow
     def ingest_once():
-        return ingest_batch.with_options(retry_delay_seconds=0)(files)
+        with workers(count=1):
+            return read_task.with_options(retry_delay_seconds=0)(files)
 
-    inputs, rejects = ingest_once()
-    assert len(attempts) == 2 and inputs.height == 1 and rejects.height == 0
+    frames = ingest_once()
+    assert len(attempts) == 2 and frames["normalized"].height == 1 and frames["rejects"].height == 0
