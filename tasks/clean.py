@@ -205,20 +205,25 @@ def _strip_trailers(body: list[str]) -> tuple[list[str], list[str]]:
     return body, trailers
 
 
-def text_hash(text: str) -> str:
+def text_hash(text: str, tokens_: list[str] | None = None) -> str:
     """Hash of the text's case-folded word tokens: equal for texts that differ only in case, spacing, punctuation."""
-    return hashlib.sha256(" ".join(tokens(text)).encode()).hexdigest()
+    return hashlib.sha256(" ".join(tokens(text) if tokens_ is None else tokens_).encode()).hexdigest()
 
 
-def minhash_signature(text: str, options: CleanOptions) -> list[int]:
-    """MinHash (datasketch, affine32 scheme) over word shingles of the normalised tokens."""
-    words_ = tokens(text)
+def minhash_signature(text: str, options: CleanOptions, tokens_: list[str] | None = None) -> list[int]:
+    """MinHash (datasketch, affine32 scheme, SHA-1 of each shingle) over word shingles of the normalised tokens."""
+    words_ = tokens(text) if tokens_ is None else tokens_
     size = options.shingle_words
     shingles = {" ".join(words_[i:i + size]) for i in range(max(1, len(words_) - size + 1))}
     signature = MinHash(num_perm=options.num_perm, seed=options.minhash_seed, scheme="affine32",
-                        permutations=_permutations(options.num_perm, options.minhash_seed))
+                        hashfunc=_sha1_32, permutations=_permutations(options.num_perm, options.minhash_seed))
     signature.update_batch([shingle.encode() for shingle in shingles])
     return signature.hashvalues.tolist()
+
+
+def _sha1_32(data: bytes) -> int:
+    """datasketch's sha1_hash32 (the first four bytes of SHA-1, little-endian), without struct's overhead."""
+    return int.from_bytes(hashlib.sha1(data).digest()[:4], "little")
 
 
 @lru_cache(maxsize=None)
@@ -246,10 +251,11 @@ def clean_documents(normalized: pl.DataFrame, boilerplate: dict[str, set[str]], 
         except InputError as error:
             rejects.append(reject_row(row, "clean", error, text or "\n".join(row["lines"])))
             continue
+        words_ = tokens(text)
         documents.append({
             **{key: row[key] for key in RECORD_COLUMNS},
             "title": title, "text": text, "language": code, "word_count": word_count(text),
             "sentence_count": len(sentences), "boilerplate": removed,
-            "text_hash": text_hash(text), "minhash": minhash_signature(text, options),
+            "text_hash": text_hash(text, words_), "minhash": minhash_signature(text, options, words_),
         })
     return pl.DataFrame(documents, schema=DOCUMENTS_SCHEMA), pl.DataFrame(rejects, schema=REJECTS_SCHEMA)

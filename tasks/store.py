@@ -45,9 +45,12 @@ def table_files(data_dir: str | Path, table: str) -> list[Path]:
 
 
 def _run_of(path: Path) -> str | None:
-    """The run a part file belongs to: part-<run_id>.parquet, or part-<run_id>-<batch>.parquet."""
+    """The run a part file belongs to: part-<run_id>.parquet or part-<run_id>-<batch>.parquet (any other part
+    file's name stands for a run that never committed); None for compacted files."""
+    if not path.name.startswith(PART_PREFIX):
+        return None
     match = PART_NAME.match(path.name)
-    return match.group(1) if match else None
+    return match.group(1) if match else path.stem
 
 
 @contextmanager

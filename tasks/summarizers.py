@@ -8,8 +8,6 @@ All of them rate sentences and leave the cut to sumy's `_get_best_sentences`, so
 word budget (a callable count) both work.
 """
 
-from collections import Counter
-
 import numpy as np
 from sumy.summarizers._summarizer import AbstractSummarizer
 
@@ -103,17 +101,14 @@ def by_position(ratings: np.ndarray, sentences):
 def tfidf_similarity(sentence_terms: list[list[str]]) -> np.ndarray:
     """Cosine similarity of sentences' tf-idf vectors, idf taken over the document's sentences."""
     vocabulary: dict[str, int] = {}
-    for terms in sentence_terms:
-        for term in terms:
-            vocabulary.setdefault(term, len(vocabulary))
-    matrix = np.zeros((len(sentence_terms), max(1, len(vocabulary))))
-    for row, terms in enumerate(sentence_terms):
-        for term, frequency in Counter(terms).items():
-            matrix[row, vocabulary[term]] = frequency
+    columns = [vocabulary.setdefault(term, len(vocabulary)) for terms in sentence_terms for term in terms]
+    rows = np.repeat(np.arange(len(sentence_terms)), [len(terms) for terms in sentence_terms])
+    width = max(1, len(vocabulary))
+    matrix = np.bincount(rows * width + np.asarray(columns, dtype=np.int64),
+                         minlength=len(sentence_terms) * width).reshape(len(sentence_terms), width).astype(float)
     document_frequency = (matrix > 0).sum(axis=0)
     idf = np.log((1 + len(sentence_terms)) / (1 + document_frequency)) + 1
     matrix *= idf
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
     return matrix @ matrix.T
-
