@@ -32,6 +32,7 @@ SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’»)\]]*$")
 # Text after the last sentence end that is a few words without punctuation: "… militia groups. Source"
 GLUED_TRAILER = re.compile(r"^(.*(?<![\s.][A-Z])[.!?…][\"'”’»)\]]*)\s+([^\W\d_][\w'’&\- ]{0,40})$")
 MAX_TRAILER_WORDS = 3
+MINHASH_CHUNK = 4096  # shingles hashed at a time: the minimum over chunks is the minimum over all
 MAX_BOILERPLATE_WORDS = 15
 BODY_LINE_WORDS = 25
 MARKDOWN_RULES = [
@@ -217,7 +218,9 @@ def minhash_signature(text: str, options: CleanOptions, tokens_: list[str] | Non
     shingles = {" ".join(words_[i:i + size]) for i in range(max(1, len(words_) - size + 1))}
     signature = MinHash(num_perm=options.num_perm, seed=options.minhash_seed, scheme="affine32",
                         hashfunc=_sha1_32, permutations=_permutations(options.num_perm, options.minhash_seed))
-    signature.update_batch([shingle.encode() for shingle in shingles])
+    shingles = list(shingles)
+    for start in range(0, len(shingles), MINHASH_CHUNK):  # datasketch holds shingles x permutations at once
+        signature.update_batch([shingle.encode() for shingle in shingles[start:start + MINHASH_CHUNK]])
     return signature.hashvalues.tolist()
 
 

@@ -30,6 +30,10 @@ BOMS = [  # longest first: the UTF-32 LE BOM starts with the UTF-16 LE one
 WESTERN_CODEC = "cp1252"
 WESTERN_CHAOS_TOLERANCE = 0.1
 MAX_CONTROL_SHARE = 0.01
+MAX_STRAY_BYTES = 8  # invalid bytes a UTF-8 file may have (or 0.1 % of it) and still be read as UTF-8
+# Size bounds: a news article is a few kB; a larger input is a reject, never an out-of-memory.
+MAX_DOCUMENT_BYTES = 16 << 20  # a .txt/.md/.html file, or one record of a JSON file
+MAX_CONTAINER_BYTES = 512 << 20  # a .json or .jsonl file, read whole
 
 RECORD_COLUMNS = {
     "input_id": pl.String, "source": pl.String, "path": pl.String, "record": pl.Int64, "uri": pl.String,
@@ -81,7 +85,9 @@ def discover(source: str) -> list[SeedFile]:
         raise FileNotFoundError(f"seed source {source!r} is neither a folder, a file nor a glob that matches")
     files = []
     for path in sorted(candidates):
-        if path.suffix.lower() not in FORMATS or not path.is_file() or _hidden(path.relative_to(root)):
+        if path.suffix.lower() not in FORMATS or _hidden(path.relative_to(root)):
+            continue
+        if not (path.is_file() or path.is_symlink()):  # folders; a broken or looping link is an input to reject
             continue
         relative = path.relative_to(root)
         folder = relative.parts[0] if len(relative.parts) > 1 else (root.resolve().name or "root")
@@ -136,6 +142,9 @@ def decode(data: bytes) -> tuple[str, str]:
     except InputError as error:
         if error.reason != "undecodable":
             raise
+    repaired = _utf8_with_stray_bytes(data)
+    if repaired is not None:
+        return repaired
     best = charset_normalizer.from_bytes(data).best()
     if best is None:
         raise InputError("undecodable", "no text encoding (UTF-8, UTF-16, cp1252, latin-1, ...) reads it cleanly")
@@ -143,6 +152,24 @@ def decode(data: bytes) -> tuple[str, str]:
     if western is not None and western.chaos <= best.chaos + WESTERN_CHAOS_TOLERANCE:
         return _checked(data, WESTERN_CODEC, WESTERN_CODEC)
     return _checked(data, best.encoding, best.encoding)
+
+
+def _utf8_with_stray_bytes(data: bytes) -> tuple[str, str] | None:
+    """UTF-8 text with a few invalid bytes (a truncated last character, a stray 0xFF), each replaced by U+FFFD:
+    one bad byte costs one character, not the whole file read in a wrong code page. Taken when the file's other
+    non-ASCII characters are valid UTF-8 (at least four for each bad byte) or the only fault is a cut-off end."""
+    text = data.decode("utf-8", errors="replace")
+    replaced = text.count("\ufffd") - data.count(b"\xef\xbf\xbd")
+    valid = sum(1 for ch in text if ord(ch) > 127) - text.count("\ufffd")
+    truncated = False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        truncated = error.reason == "unexpected end of data" and error.end == len(data)
+    if replaced > max(MAX_STRAY_BYTES, len(data) // 1000) or not (truncated or valid >= 4 * replaced):
+        return None
+    text, _ = _checked(text.encode("utf-8"), "utf-8", "utf-8")
+    return text, f"utf-8 ({replaced} invalid byte{'s' if replaced > 1 else ''} replaced)"
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
@@ -206,6 +233,14 @@ def _base_row(seed: SeedFile) -> dict:
             "input_id": input_id(seed.relative, None, "")}
 
 
+def _unreadable(path: Path, error: OSError) -> str:
+    if path.is_symlink() and error.errno == errno.ENOENT:
+        return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+    if error.errno == errno.ELOOP:
+        return "a symbolic link that leads back to itself (a loop)"
+    return f"cannot read the file: {error.strerror or error}"
+
+
 def file_reject(seed: SeedFile, error: InputError) -> dict:
     """A rejects row for a whole seed file that could not be read or processed, with its size if known."""
     row = _base_row(seed)
@@ -223,11 +258,16 @@ def _read_file(seed: SeedFile):
     try:
         status = path.stat()
         base.update(size_bytes=status.st_size, modified_at=datetime.fromtimestamp(status.st_mtime, timezone.utc))
+        limit = MAX_CONTAINER_BYTES if base["format"] in ("json", "jsonl") else MAX_DOCUMENT_BYTES
+        if status.st_size > limit:
+            yield base, InputError("too_large", f"the file has {status.st_size:,} bytes; seed-digest reads "
+                                                f"{base['format']} files of up to {limit:,} bytes")
+            return
         data = path.read_bytes()
     except OSError as error:
         if error.errno not in PERMANENT_ERRNOS:
             raise TransientSourceError(f"reading {seed.path} failed: {error}") from error
-        yield base, InputError("unreadable", f"cannot read the file: {error.strerror or error}")
+        yield base, InputError("unreadable", _unreadable(path, error))
         return
     if base["format"] in ("json", "jsonl"):
         yield from _read_records(seed, base, data, base["format"])
@@ -240,6 +280,9 @@ def _decoded_row(seed: SeedFile, base: dict, data: bytes, record: int | None, pa
     row = {**base, "record": record, "size_bytes": len(data), "content_sha256": digest,
            "input_id": input_id(seed.relative, record, digest)}
     try:
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise InputError("too_large", f"the record has {len(data):,} bytes; seed-digest reads records of up to "
+                                          f"{MAX_DOCUMENT_BYTES:,} bytes")
         text, row["encoding"] = decode(data)
         row["raw"] = text
         if parse is not None:
@@ -252,9 +295,23 @@ def _decoded_row(seed: SeedFile, base: dict, data: bytes, record: int | None, pa
 def _read_records(seed: SeedFile, base: dict, data: bytes, fmt: str):
     """One input per JSON Lines line, or per object of a JSON array (or the single JSON object)."""
     if fmt == "jsonl":
-        for index, line in enumerate(data.splitlines()):
+        lines, codec = [(line, None) for line in data.splitlines()], None
+        if b"\x00" in data[:4096]:  # UTF-16 or UTF-32: decode the file, then split it into lines
+            try:
+                text, codec = decode(data)
+            except InputError as error:
+                yield _whole_file(base, data), error
+                return
+            lines = [(line.encode("utf-8"), codec) for line in text.splitlines()]
+        records = 0
+        for index, (line, codec) in enumerate(lines):
             if line.strip():
-                yield _decoded_row(seed, base, line, index, _parse_record)
+                records += 1
+                row, error = _decoded_row(seed, base, line, index, _parse_record)
+                row["encoding"] = codec or row["encoding"]
+                yield row, error
+        if records == 0:
+            yield _whole_file(base, data), InputError("empty", "the JSON Lines file holds no record")
         return
     row, error = _decoded_row(seed, base, data, None)
     if error is None:
@@ -267,6 +324,9 @@ def _read_records(seed: SeedFile, base: dict, data: bytes, fmt: str):
     if error is not None or not isinstance(parsed, list):
         yield row, error
         return
+    if not parsed:
+        yield row, InputError("empty", "the JSON array holds no record")
+        return
     for index, item in enumerate(parsed):
         item_row, item_error = _decoded_row(seed, base, json.dumps(item, ensure_ascii=False).encode(), index)
         item_row["encoding"] = row["encoding"]
@@ -276,6 +336,12 @@ def _read_records(seed: SeedFile, base: dict, data: bytes, fmt: str):
             except InputError as failure:
                 item_error = failure
         yield item_row, item_error
+
+
+def _whole_file(base: dict, data: bytes) -> dict:
+    """The row of a container file as one input (for a reject that concerns the whole file)."""
+    digest = hashlib.sha256(data).hexdigest()
+    return {**base, "size_bytes": len(data), "content_sha256": digest, "input_id": input_id(base["path"], None, digest)}
 
 
 def _parse_json(raw: str):
