@@ -33,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
     length.add_argument("--ratio", type=float, help="summary length as a share of the document's sentences")
     length.add_argument("--words", type=int, help="summary length in words: whole sentences until it is reached")
     run.add_argument("--language", help="ISO 639-1 code for every document instead of detecting it")
-    run.add_argument("--batch-size", type=int, default=500, help="inputs per task (default: 500)")
+    run.add_argument("--batch-size", type=int, default=1000, help="inputs per task (default: 1000)")
     run.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
     run.add_argument("--dask-address", help="run the tasks on this Dask cluster (tcp://host:8786) instead of "
                                             "local processes; default $SEED_DIGEST_DASK_ADDRESS")
@@ -129,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         # At exit Prefect sends its last events and logs: registered before Prefect's own exit handlers, the
         # server stops after them (they run last registered first).
         atexit.register(server.stop)
-    warm_up_workers()
+    if not (args.dask_address or os.environ.get("SEED_DIGEST_DASK_ADDRESS")):
+        from flows.compute import prestart
+
+        prestart(args.workers)  # the workers import the stage libraries while Prefect starts
     return run_flow(args, console, server)
 
 
@@ -157,13 +160,6 @@ def answer_without_prefect(args, console) -> int | None:
                       f"{already_recorded} input(s) already recorded in {args.data}")
         return 0
     return None
-
-
-def warm_up_workers() -> None:
-    """Start the worker pool's fork server now: it imports the stage libraries while Prefect starts."""
-    from flows.compute import start_fork_server
-
-    start_fork_server()
 
 
 def run_flow(args, console, server) -> int:

@@ -14,16 +14,14 @@ import signal
 import threading
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import forkserver
 from concurrent.futures.process import BrokenProcessPool
 
-from tasks.batches import Batch, Frames, combine
+from tasks.batches import Batch, Frames, combine, warm_up
 from tasks.ingest import TransientSourceError
 
 DASK_ADDRESS_SETTING = "SEED_DIGEST_DASK_ADDRESS"
 PR_SET_PDEATHSIG = 1
-# Modules the pool's fork server imports once, so that each worker starts with them loaded.
-WORKER_MODULES = ["tasks.batches"]
+WORKER_NICENESS = 5
 
 
 class WorkerDied(RuntimeError):
@@ -37,22 +35,13 @@ def _worker_start() -> None:
     except (OSError, AttributeError):  # not Linux: the executor's own shutdown still stops the workers
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _fork_server_context():
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(WORKER_MODULES)
-    return context
-
-
-def start_fork_server() -> None:
-    """Start the fork server the pools' workers come from; it imports WORKER_MODULES once, in the background."""
-    _fork_server_context()
-    forkserver.ensure_running()
+    os.nice(WORKER_NICENESS)  # the flow's own process, which feeds the workers, goes first
 
 
 def _processes(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=_fork_server_context(), initializer=_worker_start)
+    """Workers come from a fork server (a clean, single-threaded process), never from the flow's threaded one."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
+                               initializer=_worker_start)
 
 
 class LocalPool:
@@ -62,6 +51,11 @@ class LocalPool:
         self.workers = workers
         self._executor = _processes(workers)
         self._restart = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Start the workers now and let them import the stage libraries, in the background."""
+        for _ in range(self.workers):
+            self._executor.submit(warm_up)
 
     def call(self, function, *arguments):
         executor = self._executor
@@ -129,14 +123,26 @@ class _Current:
 
     pool: "LocalPool | DaskPool | None" = None
     isolation: Isolation | None = None
+    prestarted: LocalPool | None = None
+
+
+def prestart(count: int | None = None) -> None:
+    """Start a command's local pool before its flow does, so its workers start while Prefect does."""
+    _Current.prestarted = LocalPool(count or os.cpu_count() or 1)
+    _Current.prestarted.warm_up()
 
 
 @contextmanager
 def workers(dask_address: str | None = None, count: int | None = None):
-    """For a flow's duration: `count` worker processes (default: all cores), or the Dask cluster at
-    `dask_address` (default $SEED_DIGEST_DASK_ADDRESS)."""
+    """For a flow's duration: `count` worker processes (default: all cores; a prestarted pool of that size if
+    there is one), or the Dask cluster at `dask_address` (default $SEED_DIGEST_DASK_ADDRESS)."""
     address = dask_address or os.environ.get(DASK_ADDRESS_SETTING)
-    _Current.pool = DaskPool(address) if address else LocalPool(count or os.cpu_count() or 1)
+    count = count or os.cpu_count() or 1
+    prestarted, _Current.prestarted = _Current.prestarted, None
+    if prestarted is not None and (address or prestarted.workers != count):
+        prestarted.close()
+        prestarted = None
+    _Current.pool = DaskPool(address) if address else prestarted or LocalPool(count)
     _Current.isolation = Isolation()
     try:
         yield _Current.pool

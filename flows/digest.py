@@ -24,7 +24,7 @@ from prefect.tasks import exponential_backoff
 from flows.compute import run_batch, workers as worker_pool
 from flows.progress import BatchProgress
 from flows.report import publish
-from tasks.batches import Batch, clean_batch, read_files, summarize_batch
+from tasks.batches import Batch, clean_batch, files_frame, read_files, summarize_batch
 from tasks.clean import CleanOptions, learn_boilerplate
 from tasks.dedup import DedupOptions, RunDocuments, deduplicate, with_band_keys
 from tasks.ingest import TransientSourceError, discover, unchanged_files
@@ -33,7 +33,7 @@ from tasks.store import StagedRun, documents_history, exclusive, new_run_id, rec
     remove_uncommitted
 from tasks.summarize import DEFAULT_ALGORITHM, SummaryOptions, summarize_documents
 
-DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_SIZE = 1000
 INGEST_RETRIES = 3
 SAMPLE_SUMMARIES = 3
 
@@ -109,7 +109,7 @@ def retry_transient(task, task_run, state) -> bool:
 
 @task(name="read-batch", cache_policy=NO_CACHE, retries=INGEST_RETRIES,
       retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_condition_fn=retry_transient)
-def read_task(files):
+def read_task(files: pl.DataFrame):
     return run_batch(Batch("ingest", read_files, files))
 
 
@@ -211,7 +211,7 @@ class DigestRun:
         """Pass 1: read and normalise the files; new inputs are spilled, ingest rejects staged."""
         known = pl.Series(sorted(recorded_inputs(self.run.data_dir)), dtype=pl.String)
         size = self.run.batch_size
-        file_batches = [files[i:i + size] for i in range(0, len(files), size)]
+        file_batches = [files_frame(files[i:i + size]) for i in range(0, len(files), size)]
         self.progress.stage("read", len(file_batches))
         spilled, lines = [], []
         for frames in in_order(read_task.submit, file_batches, self.window, self.progress, "read"):

@@ -4,6 +4,7 @@ Each takes one batch and returns named frames, always with `rejects` among them,
 run again input by input (`Batch.split`) and each input's failure turned into a reject row of its own.
 """
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -16,16 +17,32 @@ from tasks.summarize import SummaryOptions, summarize_documents
 Frames = dict[str, pl.DataFrame]
 
 
+def warm_up() -> None:
+    """Nothing: a worker that runs it has imported this module, and so every stage's libraries."""
+
+
 def timed(frames: Frames, began: float) -> Frames:
     """The frames and the function's own seconds, which the run reports per stage."""
     return {**frames, "seconds": pl.DataFrame({"seconds": [time.perf_counter() - began]})}
 
 
-def read_files(files: list[SeedFile]) -> Frames:
-    """Ingest and normalise seed files: `normalized` inputs, `rejects`, and the `article_lines` that
-    boilerplate learning needs."""
+def files_frame(files: list[SeedFile]) -> pl.DataFrame:
+    """Seed files as a frame: how a batch of them travels (Prefect walks a list of objects given to a task, and
+    keeps what it found for the whole flow run; a frame it leaves alone)."""
+    return pl.DataFrame({"path": [os.fsencode(seed.path) for seed in files],  # bytes: a name need not be UTF-8
+                         "relative": [seed.relative for seed in files], "source": [seed.source for seed in files]},
+                        schema={"path": pl.Binary, "relative": pl.String, "source": pl.String})
+
+
+def seed_files(files: pl.DataFrame) -> list[SeedFile]:
+    return [SeedFile(os.fsdecode(path), relative, source) for path, relative, source in files.iter_rows()]
+
+
+def read_files(files: pl.DataFrame) -> Frames:
+    """Ingest and normalise seed files (a `files_frame`): `normalized` inputs, `rejects`, and the
+    `article_lines` that boilerplate learning needs."""
     began = time.perf_counter()
-    inputs, rejects = read_inputs(files)
+    inputs, rejects = read_inputs(seed_files(files))
     normalized = normalize_inputs(inputs)
     return timed({"normalized": normalized, "rejects": rejects, "article_lines": article_lines(normalized)}, began)
 
@@ -45,11 +62,11 @@ def summarize_batch(documents: pl.DataFrame, options: SummaryOptions) -> Frames:
 
 @dataclass(frozen=True)
 class Batch:
-    """One batch of a stage: the function, its items (seed files or a frame of inputs) and its other arguments."""
+    """One batch of a stage: the function, its items (a frame of seed files or of inputs), its other arguments."""
 
     stage: str
     function: object
-    items: list | pl.DataFrame
+    items: pl.DataFrame
     arguments: tuple = ()
 
     def call(self) -> tuple:
@@ -57,20 +74,18 @@ class Batch:
 
     def split(self) -> list["Batch"]:
         """One batch per input."""
-        if isinstance(self.items, pl.DataFrame):
-            return [Batch(self.stage, self.function, self.items.slice(i, 1), self.arguments)
-                    for i in range(self.items.height)]
-        return [Batch(self.stage, self.function, [item], self.arguments) for item in self.items]
+        return [Batch(self.stage, self.function, self.items.slice(i, 1), self.arguments)
+                for i in range(self.items.height)]
 
     def reject(self, reason: str, detail: str) -> Frames:
         """The frames of a one-input batch that failed: only its reject row."""
         error = InputError(reason, detail)
-        if isinstance(self.items, pl.DataFrame):
-            row = self.items.row(0, named=True)
+        row = self.items.row(0, named=True)
+        if self.function is read_files:
+            rejects = [file_reject(seed_files(self.items)[0], error)]
+        else:
             text = row.get("text") or "\n".join(row.get("lines") or []) or None
             rejects = [reject_row(row, self.stage, error, text)]
-        else:
-            rejects = [file_reject(self.items[0], error)]
         return {"rejects": pl.DataFrame(rejects, schema=REJECTS_SCHEMA)}
 
 

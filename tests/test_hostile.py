@@ -9,7 +9,7 @@ import pytest
 from flows.compute import run_batch, workers
 from flows.digest import digest
 from tasks.batches import Batch
-from tasks.ingest import MAX_DOCUMENT_BYTES, decode
+from tasks.ingest import MAX_DOCUMENT_BYTES, REJECTS_SCHEMA, decode
 from tests.conftest import article
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -88,7 +88,7 @@ def kill_on_marker(frame: pl.DataFrame) -> dict:
             os.kill(os.getpid(), signal.SIGKILL)
         if "FAIL" in text:
             raise ValueError("this input is bad")
-    return {"kept": frame.select("input_id"), "rejects": pl.DataFrame()}
+    return {"kept": frame.select("input_id"), "rejects": pl.DataFrame(schema=REJECTS_SCHEMA)}
 
 
 def test_a_worker_killed_by_one_input_costs_only_that_input(corpus):

@@ -120,6 +120,7 @@ def test_ingest_task_retries_transient_errors_with_backoff(tmp_path, monkeypatch
     import flows.digest
     from flows.compute import workers
     from flows.digest import read_task
+    from tasks.batches import files_frame
 
     if not os.path.exists("/proc/self/mem"):
         pytest.skip("needs Linux's /proc/self/mem for a real EIO in the worker process")
@@ -146,7 +147,7 @@ def test_ingest_task_retries_transient_errors_with_backoff(tmp_path, monkeypatch
     @flow
     def ingest_once():
         with workers(count=1):
-            return read_task.with_options(retry_delay_seconds=0)(files)
+            return read_task.with_options(retry_delay_seconds=0)(files_frame(files))
 
     frames = ingest_once()
     assert len(attempts) == 2 and frames["normalized"].height == 1 and frames["rejects"].height == 0
