@@ -107,35 +107,59 @@ def retry_transient(task, task_run, state) -> bool:
     return isinstance(state.result(raise_on_failure=False), TransientSourceError)
 
 
+class Carried:
+    """A batch (or other bulky value) as a task's parameter, emptied by the flow once the batch is done.
+
+    Prefect's finished task runs hold their parameters and results in reference cycles until the garbage
+    collector's next full pass, which in a long flow comes rarely: without this, memory would grow with the
+    corpus. Prefect does not walk into it either (it walks lists, dicts and dataclasses given to a task)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
 @task(name="read-batch", cache_policy=NO_CACHE, retries=INGEST_RETRIES,
       retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_condition_fn=retry_transient)
-def read_task(files: pl.DataFrame):
-    return run_batch(Batch("ingest", read_files, files))
+def read_task(files: Carried):
+    return run_batch(Batch("ingest", read_files, files.value))
 
 
 @task(name="clean-batch", cache_policy=NO_CACHE)
-def clean_task(normalized: pl.DataFrame, boilerplate: dict, options: CleanOptions, language: str | None):
-    return run_batch(Batch("clean", clean_batch, normalized, (boilerplate, options, language)))
+def clean_task(normalized: Carried, boilerplate: Carried, options: CleanOptions, language: str | None):
+    return run_batch(Batch("clean", clean_batch, normalized.value, (boilerplate.value, options, language)))
 
 
 @task(name="summarize-batch", cache_policy=NO_CACHE)
-def summarize_task(documents: pl.DataFrame, options: SummaryOptions):
-    return run_batch(Batch("summarize", summarize_batch, documents, (options,)))
+def summarize_task(documents: Carried, options: SummaryOptions):
+    return run_batch(Batch("summarize", summarize_batch, documents.value, (options,)))
 
 
-def in_order(submit, items, window: int, progress=None, stage: str | None = None):
-    """Results of `submit(item)` futures in the order of `items`, with at most `window` in flight."""
+def in_order(submit, frames, window: int, progress=None, stage: str | None = None):
+    """Results of `submit(Carried(frame))` futures in the order of `frames`, with at most `window` in flight;
+    each result's frames are released once the caller has taken the next one."""
     pending = deque()
-    for item in items:
-        pending.append(submit(item))
-        while len(pending) > window:
-            yield pending.popleft().result()
-            if progress:
-                progress.advance(stage)
-    while pending:
-        yield pending.popleft().result()
+
+    def finished():
+        future, carried = pending.popleft()
+        result = future.result()
+        carried.value = None
         if progress:
             progress.advance(stage)
+        return result
+
+    for frame in frames:
+        carried = Carried(frame)
+        pending.append((submit(carried), carried))
+        while len(pending) > window:
+            result = finished()
+            yield result
+            result.clear()
+    while pending:
+        result = finished()
+        yield result
+        result.clear()
 
 
 @flow(name="seed-digest", task_runner=ThreadPoolTaskRunner(max_workers=16), validate_parameters=True)
@@ -241,14 +265,16 @@ class DigestRun:
         self.progress.stage("clean", len(spilled))
         self.progress.stage("summarize", len(spilled))
 
-        def clean(path):
-            return clean_task.submit(pl.read_parquet(path), boilerplate, run.clean, run.language)
+        learned = Carried(boilerplate)  # a dict of sets, which Prefect would walk for every batch
+
+        def clean(normalized: Carried):
+            return clean_task.submit(normalized, learned, run.clean, run.language)
 
         stored = documents_history(run.data_dir)
         kept = RunDocuments()
 
         def deduplicated():
-            for frames in in_order(clean, spilled, self.window, self.progress, "clean"):
+            for frames in in_order(clean, map(pl.read_parquet, spilled), self.window, self.progress, "clean"):
                 self.report.add_seconds("clean", seconds(frames))
                 self._reject(frames["rejects"])
                 documents = frames.get("documents")
@@ -266,11 +292,12 @@ class DigestRun:
                         self.report.documents += canonical.height
                         yield canonical
 
-        def summarize(documents):
-            return summarize_task.submit(documents.select("input_id", "title", "text", "language", "path"),
-                                         run.summary)
+        def summarize(documents: Carried):
+            return summarize_task.submit(documents, run.summary)
 
-        for frames in in_order(summarize, deduplicated(), self.window, self.progress, "summarize"):
+        columns = ("input_id", "title", "text", "language", "path")
+        for frames in in_order(summarize, (canonical.select(columns) for canonical in deduplicated()), self.window,
+                               self.progress, "summarize"):
             self.report.add_seconds("summarize", seconds(frames))
             summaries = self._with_fallback(frames)
             self.staged.write("summaries", summaries)

@@ -119,7 +119,7 @@ def test_ingest_task_retries_transient_errors_with_backoff(tmp_path, monkeypatch
 
     import flows.digest
     from flows.compute import workers
-    from flows.digest import read_task
+    from flows.digest import Carried, read_task
     from tasks.batches import files_frame
 
     if not os.path.exists("/proc/self/mem"):
@@ -147,7 +147,7 @@ def test_ingest_task_retries_transient_errors_with_backoff(tmp_path, monkeypatch
     @flow
     def ingest_once():
         with workers(count=1):
-            return read_task.with_options(retry_delay_seconds=0)(files_frame(files))
+            return read_task.with_options(retry_delay_seconds=0)(Carried(files_frame(files)))
 
     frames = ingest_once()
     assert len(attempts) == 2 and frames["normalized"].height == 1 and frames["rejects"].height == 0
