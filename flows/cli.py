@@ -118,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "evaluate":
         return run_evaluation(args, console)
-    if args.workers < 1:
-        console.print(f"[red]error:[/red] --workers must be at least 1, not {args.workers}")
+    problem = option_problem(args)
+    if problem:
+        console.print(f"[red]error:[/red] {problem}")
         return 2
     answer = answer_without_prefect(args, console)
     if answer is not None:
@@ -134,6 +135,36 @@ def main(argv: list[str] | None = None) -> int:
 
         prestart(args.workers)  # the workers import the stage libraries while Prefect starts
     return run_flow(args, console, server)
+
+
+# The flow's parameter names, as the command line spells them, for messages.
+FLAGS = {"batch_size": "--batch-size", "min_sentences": "--min-sentences", "data_dir": "--data",
+         "near_duplicate_threshold": "--near-duplicate-threshold", "sentences": "--sentences", "ratio": "--ratio",
+         "words": "--words", "algorithm": "--algorithm"}
+
+
+def in_flags(message: str) -> str:
+    for name, flag in FLAGS.items():
+        message = message.replace(f"{name} must", f"{flag} must")
+    return message
+
+
+def option_problem(args) -> str | None:
+    """What is wrong with the run's options, in the command line's words, before anything starts."""
+    if args.workers < 1:
+        return f"--workers must be at least 1, not {args.workers}"
+    if args.lock_timeout < 0:
+        return f"--lock-timeout must be 0 (fail at once) or more seconds, not {args.lock_timeout:g}"
+    if not args.source.strip():
+        return "--source is empty: give a folder, a file or a glob"
+    if Path(args.data).exists() and not Path(args.data).is_dir():
+        return f"--data {args.data} is a file, not a folder"
+    if args.language is not None:
+        from tasks.language import known_language
+
+        if not known_language(args.language):
+            return f"--language {args.language!r} is not an ISO 639-1 code of a language py3langid knows"
+    return None
 
 
 def answer_without_prefect(args, console) -> int | None:
@@ -172,7 +203,7 @@ def run_flow(args, console, server) -> int:
         length = plan(args.source, args.data, args.algorithm, args.sentences, args.ratio, args.words, args.language,
                       args.batch_size, args.min_sentences, args.near_duplicate_threshold).summary
     except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {in_flags(str(error))}")
         return 2
     if server is not None:
         server.wait()

@@ -28,6 +28,7 @@ from tasks.batches import Batch, clean_batch, files_frame, read_files, summarize
 from tasks.clean import CleanOptions, learn_boilerplate
 from tasks.dedup import DedupOptions, RunDocuments, deduplicate, with_band_keys
 from tasks.ingest import TransientSourceError, discover, unchanged_files
+from tasks.language import known_language
 from tasks.schema import STAGES
 from tasks.store import StagedRun, documents_history, exclusive, new_run_id, recorded_files, recorded_inputs, \
     remove_uncommitted
@@ -89,6 +90,8 @@ def plan(source: str, data_dir: str, algorithm: str, sentences: int | None, rati
         raise ValueError(f"min_sentences must be at least 1, not {min_sentences}")
     if not 0 < near_duplicate_threshold <= 1:
         raise ValueError(f"near_duplicate_threshold must be in (0, 1], not {near_duplicate_threshold}")
+    if language is not None and not known_language(language):
+        raise ValueError(f"language {language!r} is not an ISO 639-1 code of a language py3langid knows")
     if (ratio is not None or words is not None) and sentences is not None:
         sentences = None  # a ratio or word count given explicitly overrides the default sentence count
     clean = CleanOptions(min_sentences=min_sentences)

@@ -122,14 +122,16 @@ ARTICLE_LINES_SCHEMA = {"input_id": pl.String, "source": pl.String, "article": p
 def article_lines(normalized: pl.DataFrame) -> pl.DataFrame:
     """(input_id, source, article, key) of every short line; a null key stands for the article itself.
 
-    An article is named by (a hash of) its first long line, so copies of one story count once. These rows are
+    An article is named by (a hash of) the words of its first long line, so copies of one story count once,
+    even when a reprint changed its case, quotes or commas. These rows are
     what boilerplate learning needs of a batch: the run concatenates them and calls `learn_boilerplate`.
     """
     long_line = pl.element().str.count_matches(r"\S+") > MAX_BOILERPLATE_WORDS
     articles = normalized.select(
         "input_id", "source", "lines",
         pl.col("lines").list.eval(pl.element().filter(long_line)).list.first()
-        .fill_null(pl.col("lines").list.join("\n")).hash().alias("article"),
+        .fill_null(pl.col("lines").list.join("\n"))
+        .str.to_lowercase().str.extract_all(r"\w+").list.join(" ").hash().alias("article"),
     )
     lines = (
         articles.select("input_id", "source", "article", pl.col("lines").alias("line"))

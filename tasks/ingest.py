@@ -20,6 +20,8 @@ import polars as pl
 FORMATS = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
            ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 TEXT_FIELDS = ("text", "content", "body", "article")
+JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false",
+              type(None): "null"}
 TITLE_FIELDS = ("title", "headline")
 BOMS = [  # longest first: the UTF-32 LE BOM starts with the UTF-16 LE one
     (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
@@ -75,6 +77,10 @@ def discover(source: str) -> list[SeedFile]:
         root = Path(source.split("*")[0].split("?")[0].split("[")[0])
         root = root if root.is_dir() else root.parent
         candidates = [Path(p) for p in glob.glob(source, recursive=True)]
+        if not candidates:
+            raise FileNotFoundError(f"seed source {source!r}: the pattern matches no file")
+    elif not source.strip():
+        raise FileNotFoundError("the seed source is empty: give a folder, a file or a glob")
     elif Path(source).is_dir():
         root = Path(source)
         candidates = [p for p in root.rglob("*")]
@@ -135,7 +141,7 @@ def decode(data: bytes) -> tuple[str, str]:
     if b"\x00" in data:
         codec = _utf16_without_bom(data)
         if codec is None:
-            raise InputError("binary", f"{data.count(0)} NUL bytes in {len(data)}: not a text file")
+            raise InputError("binary", f"{data.count(0)} of its {len(data)} bytes are NUL (zero): not a text file")
         return _checked(data, codec, codec)
     try:
         return _checked(data, "utf-8", "utf-8")
@@ -358,7 +364,7 @@ def _parse_record(raw: str) -> dict:
 def _record_fields(item) -> dict:
     """Text, title and source of one JSON record; a record without text is an input error."""
     if not isinstance(item, dict):
-        raise InputError("invalid_json", f"a record must be a JSON object, not {type(item).__name__}")
+        raise InputError("invalid_json", f"a record must be a JSON object, not {JSON_TYPES.get(type(item), 'a value')}")
     text = next((item[key] for key in TEXT_FIELDS if isinstance(item.get(key), str)), None)
     if text is None or not text.strip():
         raise InputError("no_text", f"no non-empty text field ({', '.join(TEXT_FIELDS)}) in the record")

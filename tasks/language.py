@@ -23,13 +23,19 @@ SUMY_LANGUAGES = {
 WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
 # Tokens for hashing and shingling: any run of letters or digits.
 TOKEN = re.compile(r"\w+")
-LANGUAGE_SAMPLE_CHARS = 1000  # py3langid walks every byte in Python; 1,000 characters name the language as well as 4,000 on the dev corpora
+# py3langid walks every byte in Python: 1,000 characters name the language as 4,000 did on the dev corpora.
+LANGUAGE_SAMPLE_CHARS = 1000
 
 
 def detect_language(text: str) -> str:
     """ISO 639-1 code of the text's language, from py3langid's bundled model."""
     code, _score = py3langid.classify(text[:LANGUAGE_SAMPLE_CHARS])
     return code
+
+
+def known_language(code: str) -> bool:
+    """Whether `code` is a language py3langid's model knows (it loads the model)."""
+    return code in py3langid.langid._get_identifier().nb_classes
 
 
 def words(text: str) -> list[str]:

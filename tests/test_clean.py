@@ -93,3 +93,16 @@ def test_one_sentence_and_boilerplate_only_documents_are_rejects_with_reasons(tm
 
 def test_text_hash_ignores_case_spacing_and_punctuation():
     assert text_hash("Hello,  World!") == text_hash("hello world") != text_hash("hello worlds")
+
+
+def test_a_story_scraped_three_times_with_tiny_differences_keeps_its_headline():
+    lead = ("The city council said on Monday that the new bridge, which cost {}5 million, would open next week "
+            "after years of delay.")
+    copies = [["Bridge opens at last", lead.format(mark), "Residents welcomed the news with cheers and a small parade."]
+              for mark in ("$", "£", "$ ")]
+    copies[1][1] = copies[1][1].replace(",", "")
+    others = [["Other story", f"Story number {n} is about something else entirely and goes on for many more words."]
+              for n in range(7)]
+    frame = pl.DataFrame({"source": ["site"] * 10, "input_id": [str(n) for n in range(10)],
+                          "lines": copies + others})
+    assert "bridge opens at last" not in boilerplate_lines(frame, CleanOptions()).get("site", set())

@@ -1,0 +1,55 @@
+"""No process outlives its command: its temporary Prefect server and its workers die with it, even on kill -9."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+from tests.conftest import REPO, article
+
+
+def alive(processes: list[psutil.Process]) -> list[str]:
+    """Command lines of the processes still running (a zombie has ended; only its exit status is left)."""
+    running = []
+    for process in processes:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                running.append(" ".join(process.cmdline())[:100])
+        except psutil.NoSuchProcess:
+            pass
+    return running
+
+
+def test_kill_9_of_the_command_ends_its_server_and_workers(tmp_path):
+    seeds, data = tmp_path / "seeds", tmp_path / "data"
+    seeds.mkdir()
+    for n in range(400):
+        (seeds / f"{n:04d}.txt").write_text(" ".join(article(f"topic {n} {m}") for m in range(6)), encoding="utf-8")
+    environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    command = [sys.executable, "-m", "flows.cli", "run", "--source", str(seeds), "--data", str(data),
+               "--workers", "2", "--batch-size", "50", "--no-progress"]
+    run = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    descendants: list[psutil.Process] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and run.poll() is None:
+        descendants = psutil.Process(run.pid).children(recursive=True)
+        lines = alive(descendants)
+        if any("uvicorn" in line for line in lines) and sum("forkserver" in line for line in lines) >= 3:
+            break  # the server, the fork server and both workers are up
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"the command's server and workers did not start: {alive(descendants)}")
+
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    deadline = time.monotonic() + 15
+    while alive(descendants) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive(descendants) == []
+
+    finished = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr  # the killed run left no lock and nothing half-written
+    assert "400" in finished.stdout
