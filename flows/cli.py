@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.setdefault(name, value)
     from rich.console import Console
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a message stays one line, whatever the width
     if args.command == "serve":
         from prefect import serve
 
@@ -122,30 +122,38 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         console.print(f"[red]error:[/red] {problem}")
         return 2
-    answer = answer_without_prefect(args, console)
-    if answer is not None:
-        return answer
     server = None if os.environ.get("PREFECT_API_URL") else TemporaryServer()
     if server is not None:
         # At exit Prefect sends its last events and logs: registered before Prefect's own exit handlers, the
         # server stops after them (they run last registered first).
         atexit.register(server.stop)
+    from flows.plan import plan  # the stage libraries load while the server starts
+
+    try:
+        length = plan(args.source, args.data, args.algorithm, args.sentences, args.ratio, args.words, args.language,
+                      args.batch_size, args.min_sentences, args.near_duplicate_threshold).summary
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {in_flags(str(error))}")
+        return 2
+    answer = answer_without_prefect(args, console)
+    if answer is not None:
+        return answer
     if not (args.dask_address or os.environ.get("SEED_DIGEST_DASK_ADDRESS")):
         from flows.compute import prestart
 
         prestart(args.workers)  # the workers import the stage libraries while Prefect starts
-    return run_flow(args, console, server)
+    return run_flow(args, console, server, length)
 
 
 # The flow's parameter names, as the command line spells them, for messages.
 FLAGS = {"batch_size": "--batch-size", "min_sentences": "--min-sentences", "data_dir": "--data",
          "near_duplicate_threshold": "--near-duplicate-threshold", "sentences": "--sentences", "ratio": "--ratio",
-         "words": "--words", "algorithm": "--algorithm"}
+         "words": "--words", "algorithm": "--algorithm", "language": "--language"}
 
 
 def in_flags(message: str) -> str:
     for name, flag in FLAGS.items():
-        message = message.replace(f"{name} must", f"{flag} must")
+        message = message.replace(f"{name} must", f"{flag} must").replace(f"{name} '", f"{flag} '")
     return message
 
 
@@ -159,11 +167,6 @@ def option_problem(args) -> str | None:
         return "--source is empty: give a folder, a file or a glob"
     if Path(args.data).exists() and not Path(args.data).is_dir():
         return f"--data {args.data} is a file, not a folder"
-    if args.language is not None:
-        from tasks.language import known_language
-
-        if not known_language(args.language):
-            return f"--language {args.language!r} is not an ISO 639-1 code of a language py3langid knows"
     return None
 
 
@@ -193,18 +196,12 @@ def answer_without_prefect(args, console) -> int | None:
     return None
 
 
-def run_flow(args, console, server) -> int:
+def run_flow(args, console, server, length) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from flows.digest import digest, plan
+    from flows.digest import digest
 
-    try:
-        length = plan(args.source, args.data, args.algorithm, args.sentences, args.ratio, args.words, args.language,
-                      args.batch_size, args.min_sentences, args.near_duplicate_threshold).summary
-    except ValueError as error:
-        console.print(f"[red]error:[/red] {in_flags(str(error))}")
-        return 2
     if server is not None:
         server.wait()
     state = digest(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=length.sentences,

@@ -8,11 +8,10 @@ of each stage is one Prefect task, run in this process, whose pure function runs
 processes (flows/compute.py) or Dask cluster.
 """
 
-import json
 import time
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import polars as pl
@@ -22,13 +21,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 from flows.compute import run_batch, workers as worker_pool
+from flows.plan import Plan, plan
 from flows.progress import BatchProgress
 from flows.report import publish
 from tasks.batches import Batch, clean_batch, files_frame, read_files, summarize_batch
 from tasks.clean import CleanOptions, learn_boilerplate
-from tasks.dedup import DedupOptions, RunDocuments, deduplicate, with_band_keys
+from tasks.dedup import RunDocuments, deduplicate, with_band_keys
 from tasks.ingest import TransientSourceError, discover, unchanged_files
-from tasks.language import known_language
 from tasks.schema import STAGES
 from tasks.store import StagedRun, documents_history, exclusive, new_run_id, recorded_files, recorded_inputs, \
     remove_uncommitted
@@ -37,22 +36,6 @@ from tasks.summarize import DEFAULT_ALGORITHM, SummaryOptions, summarize_documen
 DEFAULT_BATCH_SIZE = 1000
 INGEST_RETRIES = 3
 SAMPLE_SUMMARIES = 3
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A run's checked parameters: where from, where to, and each stage's options."""
-
-    source: str
-    data_dir: str
-    language: str | None
-    batch_size: int
-    clean: CleanOptions
-    dedup: DedupOptions
-    summary: SummaryOptions
-
-    def parameters(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 @dataclass
@@ -79,25 +62,6 @@ class RunReport:
         began = time.perf_counter()
         yield
         self.add_seconds(stage, time.perf_counter() - began)
-
-
-def plan(source: str, data_dir: str, algorithm: str, sentences: int | None, ratio: float | None, words: int | None,
-         language: str | None, batch_size: int, min_sentences: int, near_duplicate_threshold: float) -> Plan:
-    """The run's plan from the flow's parameters; a bad value fails here, before any work."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-    if min_sentences < 1:
-        raise ValueError(f"min_sentences must be at least 1, not {min_sentences}")
-    if not 0 < near_duplicate_threshold <= 1:
-        raise ValueError(f"near_duplicate_threshold must be in (0, 1], not {near_duplicate_threshold}")
-    if language is not None and not known_language(language):
-        raise ValueError(f"language {language!r} is not an ISO 639-1 code of a language py3langid knows")
-    if (ratio is not None or words is not None) and sentences is not None:
-        sentences = None  # a ratio or word count given explicitly overrides the default sentence count
-    clean = CleanOptions(min_sentences=min_sentences)
-    return Plan(source, data_dir, language, batch_size, clean,
-                DedupOptions(threshold=near_duplicate_threshold, num_perm=clean.num_perm),
-                SummaryOptions(algorithm=algorithm, sentences=sentences, ratio=ratio, words=words))
 
 
 def seconds(frames) -> float:

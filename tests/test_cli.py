@@ -37,7 +37,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     assert bad.returncode == 1
     assert "error: seed source" in bad.stderr and "Traceback" not in bad.stderr
     usage = run_cli("--algorithm", "nope", home=tmp_path / "h")
-    assert usage.returncode == 2 and "unknown algorithm 'nope'" in usage.stderr
+    assert usage.returncode == 2 and "unknown --algorithm 'nope'" in usage.stderr
 
 
 def test_serve_offers_prefect_yamls_deployments_with_their_schedules():
@@ -51,3 +51,23 @@ def test_serve_offers_prefect_yamls_deployments_with_their_schedules():
     assert [s.schedule.cron for s in daily.schedules] == ["0 6 * * *"]
     assert daily.concurrency_limit == 1 or daily.concurrency_limit.limit == 1
     assert [s.schedule.cron for s in deployments["weekly-compaction"].schedules] == ["0 3 * * 0"]
+
+
+def test_cli_checks_its_options_in_its_own_words(tmp_path):
+    home, data = tmp_path / "h", tmp_path / "data"
+    cases = {
+        ("--lock-timeout", "-5"): "--lock-timeout must be 0",
+        ("--source", ""): "--source is empty",
+        ("--batch-size", "0"): "--batch-size must be at least 1",
+        ("--language", "xx"): "--language 'xx' is not an ISO 639-1 code",
+        ("--near-duplicate-threshold", "1.5"): "--near-duplicate-threshold must be in (0, 1]",
+    }
+    for options, message in cases.items():
+        answer = run_cli("--data", str(data), *options, home=home)
+        assert answer.returncode == 2 and message in answer.stderr, (options, answer.stderr)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    answer = run_cli("--data", str(afile), home=home)
+    assert answer.returncode == 2 and "is a file, not a folder" in answer.stderr
+    answer = run_cli("--source", str(tmp_path / "*.nothing"), "--data", str(data), home=home)
+    assert answer.returncode == 1 and "matches no file" in answer.stderr

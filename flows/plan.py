@@ -1,0 +1,47 @@
+"""A run's plan: its parameters checked and turned into each stage's options, before anything starts.
+
+Free of Prefect, so the command line can check its options while its Prefect server starts.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+
+from tasks.clean import CleanOptions
+from tasks.dedup import DedupOptions
+from tasks.language import known_language
+from tasks.summarize import SummaryOptions
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run's checked parameters: where from, where to, and each stage's options."""
+
+    source: str
+    data_dir: str
+    language: str | None
+    batch_size: int
+    clean: CleanOptions
+    dedup: DedupOptions
+    summary: SummaryOptions
+
+    def parameters(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def plan(source: str, data_dir: str, algorithm: str, sentences: int | None, ratio: float | None, words: int | None,
+         language: str | None, batch_size: int, min_sentences: int, near_duplicate_threshold: float) -> Plan:
+    """The run's plan from the flow's parameters; a bad value fails here, before any work."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    if min_sentences < 1:
+        raise ValueError(f"min_sentences must be at least 1, not {min_sentences}")
+    if not 0 < near_duplicate_threshold <= 1:
+        raise ValueError(f"near_duplicate_threshold must be in (0, 1], not {near_duplicate_threshold}")
+    if language is not None and not known_language(language):
+        raise ValueError(f"language {language!r} is not an ISO 639-1 code of a language py3langid knows")
+    if (ratio is not None or words is not None) and sentences is not None:
+        sentences = None  # a ratio or word count given explicitly overrides the default sentence count
+    clean = CleanOptions(min_sentences=min_sentences)
+    return Plan(source, data_dir, language, batch_size, clean,
+                DedupOptions(threshold=near_duplicate_threshold, num_perm=clean.num_perm),
+                SummaryOptions(algorithm=algorithm, sentences=sentences, ratio=ratio, words=words))
