@@ -25,7 +25,7 @@ from flows.plan import Plan, plan
 from flows.progress import BatchProgress
 from flows.report import publish
 from tasks.batches import Batch, clean_batch, files_frame, read_files, summarize_batch
-from tasks.clean import CleanOptions, learn_boilerplate
+from tasks.clean import ARTICLE_LINES_SCHEMA, NORMALIZED_SCHEMA, CleanOptions, learn_boilerplate
 from tasks.dedup import RunDocuments, deduplicate, with_band_keys
 from tasks.ingest import TransientSourceError, discover, unchanged_files
 from tasks.schema import STAGES
@@ -171,6 +171,7 @@ class DigestRun:
         self.logger = get_run_logger()
         self.staged = StagedRun(run.data_dir, report.run_id, started.date())
         self.samples = pl.DataFrame(schema={"title": pl.String, "path": pl.String, "summary": pl.String})
+        self.window = 1  # batches in flight beyond those running: set from the pool's size
 
     def execute(self, dask_address: str | None, workers: int | None) -> pl.DataFrame:
         for path in remove_uncommitted(self.run.data_dir):
@@ -182,7 +183,7 @@ class DigestRun:
             return self._nothing_new()
         try:
             with worker_pool(dask_address, workers) as pool:
-                self.window = getattr(pool, "workers", 2) + 1  # batches in flight: one queued per worker
+                self.window = getattr(pool, "workers", 2) + 1  # one batch queued while the workers run theirs
                 spilled, article_lines = self.read(files)
                 if self.report.inputs == 0:
                     return self._nothing_new()
@@ -207,24 +208,17 @@ class DigestRun:
         spilled, lines = [], []
         for frames in in_order(read_task.submit, file_batches, self.window, self.progress, "read"):
             self.report.add_seconds("ingest", seconds(frames))
-            normalized, rejects = frames.get("normalized"), frames["rejects"]
             is_new = ~pl.col("input_id").is_in(known.implode())
-            new_rejects = rejects.filter(is_new)
-            self._reject(new_rejects)
-            found = rejects.height
-            if normalized is not None:
-                found += normalized.height
-                normalized = normalized.filter(is_new)
-                if normalized.height:
-                    spilled.append(self.staged.spill(normalized))
-                    lines.append(frames["article_lines"].filter(
-                        pl.col("input_id").is_in(normalized["input_id"].implode())))
-                self.report.inputs += normalized.height
-            self.report.inputs += new_rejects.height
-            self.report.already_recorded += found - (normalized.height if normalized is not None else 0) \
-                - new_rejects.height
-        return spilled, (pl.concat(lines) if lines else pl.DataFrame(schema={"source": pl.String,
-                         "article": pl.UInt64, "key": pl.String}))
+            normalized = frames.get("normalized", pl.DataFrame(schema=NORMALIZED_SCHEMA))
+            found = normalized.height + frames["rejects"].height
+            normalized, rejects = normalized.filter(is_new), frames["rejects"].filter(is_new)
+            self._reject(rejects)
+            if normalized.height:
+                spilled.append(self.staged.spill(normalized))
+                lines.append(frames["article_lines"].filter(pl.col("input_id").is_in(normalized["input_id"].implode())))
+            self.report.inputs += normalized.height + rejects.height
+            self.report.already_recorded += found - normalized.height - rejects.height
+        return spilled, pl.concat(lines) if lines else pl.DataFrame(schema=ARTICLE_LINES_SCHEMA)
 
     def digest(self, spilled: list, boilerplate: dict[str, set[str]]) -> None:
         """Pass 2: clean, deduplicate and summarise each spilled batch, staging its rows."""

@@ -17,7 +17,7 @@ import trafilatura
 from datasketch import MinHash
 
 from tasks.ingest import REJECTS_SCHEMA, RECORD_COLUMNS, InputError, reject_row
-from tasks.language import detect_language, sentence_spans, tokens, word_count
+from tasks.language import WORD, detect_language, sentence_spans, tokens, word_count
 
 # Space-like characters become a plain space; invisible ones that break words or hashes go.
 SPACE_LIKE = dict.fromkeys(
@@ -32,6 +32,23 @@ SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’»)\]]*$")
 # Text after the last sentence end that is a few words without punctuation: "… militia groups. Source"
 GLUED_TRAILER = re.compile(r"^(.*(?<![\s.][A-Z])[.!?…][\"'”’»)\]]*)\s+([^\W\d_][\w'’&\- ]{0,40})$")
 MAX_TRAILER_WORDS = 3
+MIN_WRAP_WIDTH, MAX_WRAP_WIDTH, WRAP_FILL = 40, 100, 0.6  # hard-wrapped text: see unwrap
+# Scrapers' trailers glued to a last line that has no full stop to tell where the text ends: "… out now Source".
+KNOWN_TRAILER = re.compile(r"^(.*\S)\s+(Source|Sources|Advertisement|Read more|Share this article|Related)$")
+MAX_HEADLINE_WORDS = 20
+MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december"
+          "|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec")
+DAY_MONTH_YEAR = rf"\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{MONTHS})\.?,?\s+\d{{4}}"
+MONTH_DAY_YEAR = rf"(?:{MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
+# Header lines that are never the headline: a date line ("Published Monday 9 March 2026", "Updated 2026-03-09")
+# and a byline ("By Amira Haddad | 5 May 2026").
+DATE_LINE_START = re.compile(r"^(?:published|updated|posted|last updated)\b", re.I)
+DATE = re.compile(rf"\b(?:{DAY_MONTH_YEAR}|{MONTH_DAY_YEAR}|\d{{4}}-\d{{2}}-\d{{2}})\b", re.I)
+DATE_WORDS = re.compile(r"\b(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|\d{1,2}[:.]\d{2}|gmt|utc|bst|cet|et|am|pm)\b",
+                        re.I)
+BYLINE = re.compile(r"^(?:by|words by|reporting by|written by)\s+\S", re.I)
+# A question or exclamation is a headline when it opens the text on a short line of its own.
+HEADLINE_END = re.compile(r"[?!][\"'”’»)\]]*$")
 MINHASH_CHUNK = 4096  # shingles hashed at a time: the minimum over chunks is the minimum over all
 MAX_BOILERPLATE_WORDS = 15
 BODY_LINE_WORDS = 25
@@ -90,6 +107,22 @@ def markdown_text(markdown: str) -> tuple[str | None, str]:
     return (heading.group(1) if heading else None), text
 
 
+def unwrap(text: str) -> str:
+    """Text hard-wrapped at a fixed width (e-mail and plain-text wires wrap at 72 or 80 columns) with each
+    paragraph joined back into one line; other text as it is. A paragraph is wrapped when all its lines but the
+    last fill most of the text's widest line, and that width is a terminal's."""
+    lines = text.split("\n")
+    width = max((len(line.rstrip()) for line in lines), default=0)
+    if not MIN_WRAP_WIDTH <= width <= MAX_WRAP_WIDTH:
+        return text
+    paragraphs = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        rows = [row.strip() for row in paragraph.split("\n") if row.strip()]
+        wrapped = len(rows) > 1 and all(len(row) >= WRAP_FILL * width for row in rows[:-1])
+        paragraphs.append(" ".join(rows) if wrapped else "\n".join(rows))
+    return "\n\n".join(paragraphs)
+
+
 def text_lines(text: str) -> list[str]:
     return [line.strip() for line in text.split("\n") if line.strip()]
 
@@ -110,9 +143,10 @@ def normalize_inputs(inputs: pl.DataFrame) -> pl.DataFrame:
         elif row["format"] == "md":
             heading, raw = markdown_text(raw)
             title = title or heading
+        text = fix_text(raw)
         rows.append({**{key: row[key] for key in RECORD_COLUMNS},
                      "title_hint": fix_text(title).strip() if title else None,
-                     "lines": text_lines(fix_text(raw))})
+                     "lines": text_lines(unwrap(text) if row["format"] in ("txt", "md") else text)})
     return pl.DataFrame(rows, schema=NORMALIZED_SCHEMA)
 
 
@@ -178,17 +212,37 @@ def strip_boilerplate(lines: list[str], repeated: set[str], title_hint: str | No
     """
     removed = [line for line in lines if line_key(line) in repeated]
     lines = [line for line in lines if line_key(line) not in repeated]
-    first_body = next((i for i, line in enumerate(lines) if _is_body_line(line)), len(lines))
+    first_body = next((i for i, line in enumerate(lines) if _is_body_line(line) and not _opening_headline(lines, i)),
+                      len(lines))
     header, body = lines[:first_body], lines[first_body:]
     title = title_hint
     if not body:  # no line reads like a sentence: keep everything rather than guess
         header, body = [], header
-    if header:
-        headline = max(reversed(header), key=lambda line: len(line.split()))
+    candidates = [line for line in header if not _dateline_or_byline(line)]
+    if candidates:
+        headline = max(reversed(candidates), key=lambda line: len(line.split()))
         title = title or headline
         removed += [line for line in header if line is not headline]
+    else:
+        removed += header
     body, trailers = _strip_trailers(body)
     return title, body, removed + trailers
+
+
+def _opening_headline(lines: list[str], index: int) -> bool:
+    """A short first line ending in "?" or "!", with text after it: a headline, not a sentence of the body."""
+    return index == 0 and len(lines) > 1 and bool(HEADLINE_END.search(lines[0])) \
+        and len(lines[0].split()) <= MAX_HEADLINE_WORDS
+
+
+def _dateline_or_byline(line: str) -> bool:
+    """A byline, a line that says when it was published, or a date with little else ("Monday 9 March 2026 14:02")."""
+    if len(line.split()) > MAX_HEADLINE_WORDS:
+        return False
+    if BYLINE.match(line) or DATE_LINE_START.match(line):
+        return True
+    rest = DATE_WORDS.sub(" ", DATE.sub(" ", line))
+    return DATE.search(line) is not None and len(WORD.findall(rest)) <= 1
 
 
 def _is_body_line(line: str) -> bool:
@@ -201,7 +255,7 @@ def _strip_trailers(body: list[str]) -> tuple[list[str], list[str]]:
     while len(body) > 1 and not _is_body_line(body[-1]) and len(body[-1].split()) <= MAX_TRAILER_WORDS:
         trailers.insert(0, body.pop())
     if body:
-        glued = GLUED_TRAILER.match(body[-1])
+        glued = GLUED_TRAILER.match(body[-1]) or KNOWN_TRAILER.match(body[-1])
         if glued and len(glued.group(2).split()) <= MAX_TRAILER_WORDS:
             trailers.insert(0, glued.group(2).strip())
             body = body[:-1] + [glued.group(1)]

@@ -71,25 +71,20 @@ def band_keys(signatures: np.ndarray, banding: tuple[int, int]) -> np.ndarray:
 
 def signature_matrix(minhash: pl.Series) -> np.ndarray:
     """The minhash list column as a (documents x permutations) uint32 matrix."""
-    if minhash.len() == 0:
-        return np.zeros((0, 0), dtype=np.uint32)
-    return np.vstack(minhash.to_list()).astype(np.uint32) if minhash.null_count() == 0 else \
-        np.vstack([np.asarray(m, dtype=np.uint32) for m in minhash.to_list()])
+    return minhash.explode().to_numpy().astype(np.uint32).reshape(minhash.len(), -1 if minhash.len() else 0)
 
 
 def with_band_keys(documents: pl.DataFrame) -> pl.DataFrame:
     """Documents with their `lsh_bands` (stored banding), computed from `minhash`."""
-    keys = band_keys(signature_matrix(documents["minhash"]), STORED_BANDING) if documents.height else \
-        np.zeros((0, STORED_BANDING[0]), dtype=np.uint64)
+    keys = band_keys(signature_matrix(documents["minhash"]), STORED_BANDING)
     return documents.with_columns(pl.Series("lsh_bands", keys.tolist(), dtype=pl.List(pl.UInt64)))
 
 
 def _long_bands(ids: pl.Series, keys: np.ndarray) -> pl.DataFrame:
     """One row per document and band: (id, band, key)."""
-    count, bands = keys.shape if keys.size else (len(ids), 0)
-    return pl.DataFrame({"id": np.repeat(ids.to_numpy(), bands) if count else ids.clear(),
-                         "band": np.tile(np.arange(bands, dtype=np.int32), count),
-                         "key": keys.reshape(-1)},
+    count, bands = keys.shape
+    return pl.DataFrame({"id": pl.Series(ids).gather(np.repeat(np.arange(count), bands)),
+                         "band": np.tile(np.arange(bands, dtype=np.int32), count), "key": keys.reshape(-1)},
                         schema={"id": ids.dtype, "band": pl.Int32, "key": pl.UInt64})
 
 
@@ -107,19 +102,16 @@ def history_candidates(history: list[pl.LazyFrame], text_hashes: pl.Series, keys
         exact.append(part.select("input_id", "text_hash", "order")
                      .filter(pl.col("text_hash").is_in(text_hashes.implode())).collect())
         if banding == STORED_BANDING and "lsh_bands" in part.collect_schema():
-            stored = part.select("input_id", "order", "lsh_bands").filter(pl.col("lsh_bands").is_not_null())
-            if "band" not in stored.collect_schema():
-                stored = stored.with_columns(pl.int_ranges(pl.col("lsh_bands").list.len()).cast(pl.List(pl.Int32))
-                                             .alias("band"))
+            stored = part.select("input_id", "order", "lsh_bands", pl.int_ranges(pl.col("lsh_bands").list.len())
+                                 .cast(pl.List(pl.Int32)).alias("band"))
             pairs = (stored.explode("lsh_bands", "band").rename({"lsh_bands": "key"})
                      .filter(pl.col("key").is_in(keys["key"].implode()))
                      .join(wanted, on=["band", "key"]).select("position", "input_id", "order").collect())
         else:  # another threshold than the stored banding: band keys from the signatures themselves
             signatures = part.select("input_id", "order", "minhash").collect()
-            computed = _long_bands(pl.Series(np.arange(signatures.height)),
-                                   band_keys(signature_matrix(signatures["minhash"]), banding))
-            pairs = (computed.join(keys.rename({"id": "position"}), on=["band", "key"])
-                     .join(signatures.with_row_index("id").with_columns(pl.col("id").cast(pl.Int64)), on="id")
+            computed = _long_bands(signatures["input_id"], band_keys(signature_matrix(signatures["minhash"]), banding))
+            pairs = (computed.join(keys.rename({"id": "position"}), on=["band", "key"]).rename({"id": "input_id"})
+                     .join(signatures.select("input_id", "order"), on="input_id")
                      .select("position", "input_id", "order"))
         if pairs.height:
             pairs = pairs.unique()
@@ -136,22 +128,20 @@ def deduplicate(documents: pl.DataFrame, history: pl.LazyFrame | list[pl.LazyFra
     """(canonical documents, duplicates) of `documents`, taken in the order given, against the stored ones.
 
     `history`, one frame or parts, each with input_id, text_hash, minhash, lsh_bands and a global order
-    (HISTORY_SCHEMA), holds the documents already kept; lsh_bands may be null (files older than the column) or
-    exploded beside a `band` column (`RunDocuments`);
+    (HISTORY_SCHEMA), holds the documents already kept (a part without lsh_bands has them computed);
     duplicates keep the documents' columns except those only the documents table has, and gain canonical_id,
     method and similarity.
     """
     banding = options.banding
     signatures = signature_matrix(documents["minhash"])
-    keys = band_keys(signatures, banding) if documents.height else np.zeros((0, banding[0]), dtype=np.uint64)
     positions = pl.Series("position", np.arange(documents.height, dtype=np.int64))
-    batch_bands = _long_bands(positions, keys)
+    batch_bands = _long_bands(positions, band_keys(signatures, banding))
     parts = history if isinstance(history, list) else [history]
     exact, near = history_candidates(parts, documents["text_hash"], batch_bands, banding)
     stored_exact = dict(exact.select("text_hash", "input_id").iter_rows())
-    stored_near: dict[int, list[tuple[int, str, np.ndarray]]] = {}
-    for position, doc_id, order, minhash in near.sort("order").iter_rows():
-        stored_near.setdefault(position, []).append((order, doc_id, np.asarray(minhash, dtype=np.uint32)))
+    stored_near: dict[int, list[tuple[str, np.ndarray]]] = {}  # position -> stored candidates, in their order
+    for position, doc_id, minhash in near.sort("order").select("position", "input_id", "minhash").iter_rows():
+        stored_near.setdefault(position, []).append((doc_id, np.asarray(minhash, dtype=np.uint32)))
     earlier: dict[int, list[int]] = {}  # position -> earlier positions of this batch sharing a band key
     within = batch_bands.join(batch_bands, on=["band", "key"], suffix="_earlier") \
         .filter(pl.col("id_earlier") < pl.col("id")).select("id", "id_earlier").unique()
@@ -167,8 +157,8 @@ def deduplicate(documents: pl.DataFrame, history: pl.LazyFrame | list[pl.LazyFra
         if canonical is not None:
             matches[doc_id] = (canonical, "exact", 1.0)
             continue
-        candidates = [(doc_id_, signature) for _order, doc_id_, signature in stored_near.get(position, [])]
-        candidates += [(ids[other], signatures[other]) for other in sorted(earlier.get(position, [])) if other in kept]
+        candidates = stored_near.get(position, []) + [
+            (ids[other], signatures[other]) for other in sorted(earlier.get(position, [])) if other in kept]
         best = _best_candidate(signatures[position], candidates)
         if best is not None and best[1] >= options.threshold:
             matches[doc_id] = (best[0], "near", best[1])

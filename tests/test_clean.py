@@ -106,3 +106,54 @@ def test_a_story_scraped_three_times_with_tiny_differences_keeps_its_headline():
     frame = pl.DataFrame({"source": ["site"] * 10, "input_id": [str(n) for n in range(10)],
                           "lines": copies + others})
     assert "bridge opens at last" not in boilerplate_lines(frame, CleanOptions()).get("site", set())
+
+
+BODY = ["Heavy rain fell on the coast overnight, and the river burst its banks before dawn.",
+        "Officials said the damage would take months to repair."]
+
+
+def test_a_date_line_or_byline_under_the_headline_is_never_the_title():
+    for chrome in ("Published Monday 9 March 2026", "By Amira Haddad | 5 May 2026", "Updated: 2026-03-09 14:02",
+                   "March 9, 2026"):
+        title, body, removed = strip_boilerplate(["Storm floods the coast", chrome, *BODY], set(), None)
+        assert title == "Storm floods the coast", chrome
+        assert body == BODY and removed == [chrome]
+
+
+def test_a_question_that_opens_the_text_is_its_headline():
+    title, body, removed = strip_boilerplate(["Will the bridge ever open?", "Published Monday 9 March 2026", *BODY],
+                                             set(), None)
+    assert title == "Will the bridge ever open?"
+    assert body == BODY and removed == ["Published Monday 9 March 2026"]
+    title, body, _ = strip_boilerplate(["Flood defences held!", *BODY], set(), None)
+    assert title == "Flood defences held!" and body == BODY
+
+
+def test_a_question_inside_the_text_stays_in_the_body():
+    lines = [BODY[0], "What happens next?", BODY[1]]
+    title, body, _ = strip_boilerplate(lines, set(), None)
+    assert title is None and body == lines
+
+
+def test_a_headline_with_a_date_in_it_stays_the_headline():
+    title, body, removed = strip_boilerplate(["Council sets the vote for 5 May 2026", "Monday 9 March 2026 14:02 GMT",
+                                              *BODY], set(), None)
+    assert title == "Council sets the vote for 5 May 2026" and removed == ["Monday 9 March 2026 14:02 GMT"]
+
+
+def test_a_known_trailer_glued_to_an_unpunctuated_last_line_goes():
+    title, body, removed = strip_boilerplate([*BODY, "The full report is out now Source"], set(), None)
+    assert body == [*BODY, "The full report is out now"] and removed == ["Source"]
+
+
+def test_text_hard_wrapped_at_72_columns_keeps_its_first_line_and_its_headline():
+    import textwrap
+
+    paragraphs = [" ".join(BODY) * 2, "The mayor said the town would rebuild, and that help was on its way from the "
+                                      "capital, where ministers met late into the night to agree on the funds."]
+    wrapped = "Storm floods the coast\n\n" + "\n\n".join(textwrap.fill(p, 72) for p in paragraphs) + "\n"
+    from tasks.clean import text_lines, unwrap
+
+    title, body, _ = strip_boilerplate(text_lines(unwrap(fix_text(wrapped))), set(), None)
+    assert title == "Storm floods the coast"
+    assert body == paragraphs

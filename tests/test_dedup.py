@@ -73,3 +73,14 @@ def test_pairs_just_above_the_threshold_are_found():
     assert expected >= 10
     _, duplicates = deduplicate(documents(texts), no_history(), DedupOptions())
     assert duplicates.height == expected
+
+
+def test_stored_documents_without_band_keys_or_under_another_threshold_are_found_alike():
+    near = LONG.replace("before the end of the year", "before the end of this year", 1)
+    stored = history(documents({"old.txt": LONG, "other.txt": article("the zoo", 5)}))
+    without_bands = stored.drop("lsh_bands")  # files written before the lsh_bands column existed
+    for part, options in ((stored, DedupOptions()), (without_bands, DedupOptions()),
+                          (stored, DedupOptions(threshold=0.7))):
+        canonical, duplicates = deduplicate(documents({"new.txt": near}), [part], options)
+        assert canonical.height == 0
+        assert duplicates.select("canonical_id", "method").row(0) == ("id-old.txt", "near")
