@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         console.print(f"[red]error:[/red] {problem}")
         return 2
-    server = None if os.environ.get("PREFECT_API_URL") else TemporaryServer()
+    answer = answer_without_prefect(args)
+    server = None if answer or os.environ.get("PREFECT_API_URL") else TemporaryServer()
     if server is not None:
         # At exit Prefect sends its last events and logs: registered before Prefect's own exit handlers, the
         # server stops after them (they run last registered first).
@@ -135,9 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         console.print(f"[red]error:[/red] {in_flags(str(error))}")
         return 2
-    answer = answer_without_prefect(args, console)
-    if answer is not None:
-        return answer
+    if answer:
+        status, message = answer
+        console.print(message)
+        return status
     if not (args.dask_address or os.environ.get("SEED_DIGEST_DASK_ADDRESS")):
         from flows.compute import prestart
 
@@ -170,9 +172,9 @@ def option_problem(args) -> str | None:
     return None
 
 
-def answer_without_prefect(args, console) -> int | None:
-    """The answers that need no flow run, in about a second: a missing source, a data folder another run holds
-    (when not asked to wait), nothing new to read. None when there is work to do."""
+def answer_without_prefect(args) -> tuple[int, str] | None:
+    """(exit status, message) of what needs no flow run, found in about a second: a missing source, a data folder
+    another run holds (when not asked to wait), nothing new to read. None when there is work to do."""
     from tasks.ingest import discover, unchanged_files
     from tasks.store import StoreBusy, exclusive, recorded_files, remove_uncommitted
 
@@ -182,17 +184,12 @@ def answer_without_prefect(args, console) -> int | None:
             remove_uncommitted(args.data)
             new, already_recorded = unchanged_files(files, recorded_files(args.data))
     except FileNotFoundError as error:
-        console.print(f"[red]error:[/red] {error}")
-        return 1
+        return 1, f"[red]error:[/red] {error}"
     except StoreBusy as error:
-        if args.lock_timeout == 0:
-            console.print(f"[red]error:[/red] {error}")
-            return 1
-        return None  # the flow waits for the lock
+        return (1, f"[red]error:[/red] {error}") if args.lock_timeout == 0 else None  # else the flow waits
     if not new:
-        console.print(f"nothing new: {len(files)} file(s) under {args.source}, "
-                      f"{already_recorded} input(s) already recorded in {args.data}")
-        return 0
+        return 0, (f"nothing new: {len(files)} file(s) under {args.source}, "
+                   f"{already_recorded} input(s) already recorded in {args.data}")
     return None
 
 
