@@ -122,12 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         console.print(f"[red]error:[/red] {problem}")
         return 2
-    answer = answer_without_prefect(args)
-    server = None if answer or os.environ.get("PREFECT_API_URL") else TemporaryServer()
+    server = None if os.environ.get("PREFECT_API_URL") else TemporaryServer()  # it boots while we check
     if server is not None:
         # At exit Prefect sends its last events and logs: registered before Prefect's own exit handlers, the
         # server stops after them (they run last registered first).
         atexit.register(server.stop)
+    answer = answer_without_prefect(args)
     from flows.plan import plan  # the stage libraries load while the server starts
 
     try:
