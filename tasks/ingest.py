@@ -19,6 +19,7 @@ import polars as pl
 
 FORMATS = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
            ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+CONTAINER_FORMATS = ("json", "jsonl")  # one input per record, not per file
 TEXT_FIELDS = ("text", "content", "body", "article")
 JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false",
               type(None): "null"}
@@ -112,11 +113,12 @@ def unchanged_files(files: list[SeedFile], recorded: pl.DataFrame) -> tuple[list
             status = os.stat(seed.path)
         except OSError:
             continue
-        stats.append((index, seed.relative, datetime.fromtimestamp(status.st_mtime, timezone.utc), status.st_size,
-                      FORMATS[Path(seed.path).suffix.lower()] in ("json", "jsonl")))
+        container = FORMATS[Path(seed.path).suffix.lower()] in CONTAINER_FORMATS
+        columns = _stat_columns(status)  # as the rows of the file were recorded, so that they compare equal
+        stats.append({"index": index, "path": seed.relative, "modified_at": columns["modified_at"],
+                      "size_bytes": None if container else columns["size_bytes"]})
     found = pl.DataFrame(stats, schema={"index": pl.Int64, "path": pl.String, "modified_at": pl.Datetime("us", "UTC"),
-                                        "size": pl.Int64, "container": pl.Boolean}, orient="row")
-    found = found.with_columns(pl.when(~pl.col("container")).then("size").alias("size_bytes"))
+                                        "size_bytes": pl.Int64})
     matched = found.join(recorded, on=["path", "modified_at", "size_bytes"], nulls_equal=True)
     unchanged = set(matched["index"].to_list())
     return [seed for index, seed in enumerate(files) if index not in unchanged], int(matched["inputs"].sum())
@@ -247,12 +249,15 @@ def _unreadable(path: Path, error: OSError) -> str:
     return f"cannot read the file: {error.strerror or error}"
 
 
+def _stat_columns(status: os.stat_result) -> dict:
+    return {"size_bytes": status.st_size, "modified_at": datetime.fromtimestamp(status.st_mtime, timezone.utc)}
+
+
 def file_reject(seed: SeedFile, error: InputError) -> dict:
     """A rejects row for a whole seed file that could not be read or processed, with its size if known."""
     row = _base_row(seed)
     try:
-        status = Path(seed.path).stat()
-        row.update(size_bytes=status.st_size, modified_at=datetime.fromtimestamp(status.st_mtime, timezone.utc))
+        row.update(_stat_columns(Path(seed.path).stat()))
     except OSError:
         pass
     return reject_row(row, "ingest", error, None)
@@ -263,8 +268,8 @@ def _read_file(seed: SeedFile):
     base = _base_row(seed)
     try:
         status = path.stat()
-        base.update(size_bytes=status.st_size, modified_at=datetime.fromtimestamp(status.st_mtime, timezone.utc))
-        limit = MAX_CONTAINER_BYTES if base["format"] in ("json", "jsonl") else MAX_DOCUMENT_BYTES
+        base.update(_stat_columns(status))
+        limit = MAX_CONTAINER_BYTES if base["format"] in CONTAINER_FORMATS else MAX_DOCUMENT_BYTES
         if status.st_size > limit:
             yield base, InputError("too_large", f"the file has {status.st_size:,} bytes; seed-digest reads "
                                                 f"{base['format']} files of up to {limit:,} bytes")
@@ -275,7 +280,7 @@ def _read_file(seed: SeedFile):
             raise TransientSourceError(f"reading {seed.path} failed: {error}") from error
         yield base, InputError("unreadable", _unreadable(path, error))
         return
-    if base["format"] in ("json", "jsonl"):
+    if base["format"] in CONTAINER_FORMATS:
         yield from _read_records(seed, base, data, base["format"])
         return
     yield _decoded_row(seed, base, data, None)

@@ -96,19 +96,21 @@ def remove_uncommitted(data_dir: str | Path) -> list[Path]:
     return removed
 
 
-def scan_table(data_dir: str | Path, table: str, staged: list[Path] = ()) -> pl.LazyFrame:
-    """A table across all committed files, then `staged` files, in that order, with `run_date` (empty, with
-    the schema's types, before the first run); a column added to the schema later reads as null in older files."""
-    files = table_files(data_dir, table) + list(staged)
+def scan_files(files: list[Path], table: str) -> pl.LazyFrame:
+    """Files of a table, in the order given, with `run_date` and the schema's types; a column added to the schema
+    later reads as null in older files."""
     schema = pl.from_arrow(SCHEMAS[table].empty_table()).schema
-    if files:
-        return pl.scan_parquet(files, schema=schema, hive_partitioning=True, hive_schema={"run_date": pl.Date},
-                               missing_columns="insert")
-    return pl.LazyFrame(schema={**schema, "run_date": pl.Date})
+    return pl.scan_parquet(files, schema=schema, hive_partitioning=True, hive_schema={"run_date": pl.Date},
+                           missing_columns="insert")
 
 
 def read_table(data_dir: str | Path, table: str, columns: list[str]) -> pl.DataFrame:
-    return scan_table(data_dir, table).select(columns).collect()
+    """Columns of a table across all committed files (empty, with the schema's types, before the first run)."""
+    files = table_files(data_dir, table)
+    if files:
+        return scan_files(files, table).select(columns).collect()
+    schema = pl.from_arrow(SCHEMAS[table].empty_table()).schema
+    return pl.DataFrame(schema={**schema, "run_date": pl.Date}).select(columns)
 
 
 BANDED_ORDER_OFFSET = 1 << 40  # files with lsh_bands were written after every file without it
@@ -122,8 +124,7 @@ def documents_history(data_dir: str | Path) -> list[pl.LazyFrame]:
     parts = []
     for group, offset in (([path for path in files if path not in banded], 0), (banded, BANDED_ORDER_OFFSET)):
         if group:
-            scan = pl.scan_parquet(group, hive_partitioning=False, missing_columns="insert", schema=pl.from_arrow(
-                SCHEMAS["documents"].empty_table()).schema).with_row_index("order")
+            scan = scan_files(group, "documents").with_row_index("order")
             columns = ["input_id", "text_hash", "minhash"] + (["lsh_bands"] if offset else [])
             parts.append(scan.select(*columns, (pl.col("order").cast(pl.Int64) + offset).alias("order")))
     return parts
