@@ -181,10 +181,13 @@ class DigestRun:
         files, self.report.already_recorded = unchanged_files(files, recorded_files(self.run.data_dir))
         if not files:
             return self._nothing_new()
+        size = self.run.batch_size  # as frames, not 100,000s of objects kept for the whole run
+        file_batches = [files_frame(files[i:i + size]) for i in range(0, len(files), size)]
+        del files
         try:
             with worker_pool(dask_address, workers) as pool:
                 self.window = getattr(pool, "workers", 2) + 1  # one batch queued while the workers run theirs
-                spilled, article_lines = self.read(files)
+                spilled, article_lines = self.read(file_batches)
                 if self.report.inputs == 0:
                     return self._nothing_new()
                 self.digest(spilled, learn_boilerplate(article_lines, self.run.clean))
@@ -199,11 +202,9 @@ class DigestRun:
         self.report.run_id = None
         return self.samples
 
-    def read(self, files) -> tuple[list, pl.DataFrame]:
+    def read(self, file_batches: list[pl.DataFrame]) -> tuple[list, pl.DataFrame]:
         """Pass 1: read and normalise the files; new inputs are spilled, ingest rejects staged."""
         known = pl.Series(sorted(recorded_inputs(self.run.data_dir)), dtype=pl.String)
-        size = self.run.batch_size
-        file_batches = [files_frame(files[i:i + size]) for i in range(0, len(files), size)]
         self.progress.stage("read", len(file_batches))
         spilled, lines = [], []
         for frames in in_order(read_task.submit, file_batches, self.window, self.progress, "read"):

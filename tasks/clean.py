@@ -36,6 +36,7 @@ MIN_WRAP_WIDTH, MAX_WRAP_WIDTH, WRAP_FILL = 40, 100, 0.6  # hard-wrapped text: s
 # Scrapers' trailers glued to a last line that has no full stop to tell where the text ends: "… out now Source".
 KNOWN_TRAILER = re.compile(r"^(.*\S)\s+(Source|Sources|Advertisement|Read more|Share this article|Related)$")
 MAX_HEADLINE_WORDS = 20
+MIN_HEADLINE_WORDS = 4  # fewer is a site name or a section ("Rawabet Center", "World news")
 MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december"
           "|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec")
 DAY_MONTH_YEAR = rf"\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{MONTHS})\.?,?\s+\d{{4}}"
@@ -212,8 +213,8 @@ def strip_boilerplate(lines: list[str], repeated: set[str], title_hint: str | No
     """
     removed = [line for line in lines if line_key(line) in repeated]
     lines = [line for line in lines if line_key(line) not in repeated]
-    first_body = next((i for i, line in enumerate(lines) if _is_body_line(line) and not _opening_headline(lines, i)),
-                      len(lines))
+    first_body = next((i for i, line in enumerate(lines) if (_is_body_line(line) and not _opening_headline(lines, i))
+                       or _paragraph_after_headline(lines, i)), len(lines))
     header, body = lines[:first_body], lines[first_body:]
     title = title_hint
     if not body:  # no line reads like a sentence: keep everything rather than guess
@@ -233,6 +234,20 @@ def _opening_headline(lines: list[str], index: int) -> bool:
     """A short first line ending in "?" or "!", with text after it: a headline, not a sentence of the body."""
     return index == 0 and len(lines) > 1 and bool(HEADLINE_END.search(lines[0])) \
         and len(lines[0].split()) <= MAX_HEADLINE_WORDS
+
+
+def _paragraph_after_headline(lines: list[str], index: int) -> bool:
+    """A paragraph that lacks its full stop ("… found cracks in the piers"), below a line that can be the headline:
+    longer than any line of site chrome, and not in Title Case as long headlines are. It starts the body."""
+    line = lines[index]
+    if len(line.split()) <= MAX_BOILERPLATE_WORDS or _title_case(line):
+        return False
+    return any(len(above.split()) >= MIN_HEADLINE_WORDS and not _dateline_or_byline(above) for above in lines[:index])
+
+
+def _title_case(line: str) -> bool:
+    long_words = [word for word in WORD.findall(line) if len(word) > 3]
+    return sum(word[0].isupper() for word in long_words) * 2 >= len(long_words)
 
 
 def _dateline_or_byline(line: str) -> bool:

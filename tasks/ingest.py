@@ -77,29 +77,43 @@ def discover(source: str) -> list[SeedFile]:
     if glob.has_magic(source):
         root = Path(source.split("*")[0].split("?")[0].split("[")[0])
         root = root if root.is_dir() else root.parent
-        candidates = [Path(p) for p in glob.glob(source, recursive=True)]
+        candidates, unlisted = [Path(p) for p in glob.glob(source, recursive=True)], set()
         if not candidates:
             raise FileNotFoundError(f"seed source {source!r}: the pattern matches no file")
     elif not source.strip():
         raise FileNotFoundError("the seed source is empty: give a folder, a file or a glob")
     elif Path(source).is_dir():
         root = Path(source)
-        candidates = [p for p in root.rglob("*")]
+        candidates, unlisted = _walk(root)
+        if root in unlisted:
+            raise FileNotFoundError(f"seed source {source!r}: the folder cannot be listed (permission denied)")
     elif Path(source).is_file():
         root = Path(source).parent
-        candidates = [Path(source)]
+        candidates, unlisted = [Path(source)], set()
     else:
         raise FileNotFoundError(f"seed source {source!r} is neither a folder, a file nor a glob that matches")
     files = []
     for path in sorted(candidates):
-        if path.suffix.lower() not in FORMATS or _hidden(path.relative_to(root)):
+        if _hidden(path.relative_to(root)):
             continue
-        if not (path.is_file() or path.is_symlink()):  # folders; a broken or looping link is an input to reject
-            continue
+        if path not in unlisted:  # a folder that cannot be listed is an input to reject
+            if path.suffix.lower() not in FORMATS:
+                continue
+            if not (path.is_file() or path.is_symlink()):  # folders; a broken or looping link is an input to reject
+                continue
         relative = path.relative_to(root)
         folder = relative.parts[0] if len(relative.parts) > 1 else (root.resolve().name or "root")
         files.append(SeedFile(str(path), readable_name(relative.as_posix()), readable_name(folder)))
     return files
+
+
+def _walk(root: Path) -> tuple[list[Path], set[Path]]:
+    """(every path under root, the folders that could not be listed): the walk goes on past a folder it may not
+    read, and the folder becomes an input of its own, to be rejected, rather than vanishing."""
+    found, unlisted = [], set()
+    for folder, folders, names in os.walk(root, onerror=lambda error: unlisted.add(Path(error.filename))):
+        found.extend(Path(folder, name) for name in names + folders)  # links to folders are listed, not followed
+    return found, unlisted
 
 
 def unchanged_files(files: list[SeedFile], recorded: pl.DataFrame) -> tuple[list[SeedFile], int]:
@@ -113,7 +127,7 @@ def unchanged_files(files: list[SeedFile], recorded: pl.DataFrame) -> tuple[list
             status = os.stat(seed.path)
         except OSError:
             continue
-        container = FORMATS[Path(seed.path).suffix.lower()] in CONTAINER_FORMATS
+        container = FORMATS.get(Path(seed.path).suffix.lower()) in CONTAINER_FORMATS
         columns = _stat_columns(status)  # as the rows of the file were recorded, so that they compare equal
         stats.append({"index": index, "path": seed.relative, "modified_at": columns["modified_at"],
                       "size_bytes": None if container else columns["size_bytes"]})
@@ -236,8 +250,9 @@ def _base_row(seed: SeedFile) -> dict:
     except (OSError, RuntimeError):  # a symlink loop
         uri = path.absolute().as_uri()
     return {"source": seed.source, "path": seed.relative, "record": None, "uri": uri,
-            "format": FORMATS[path.suffix.lower()], "encoding": None, "fetched_at": datetime.now(timezone.utc),
-            "raw": None, "title_hint": None, "modified_at": None, "size_bytes": 0, "content_sha256": "",
+            "format": "folder" if path.is_dir() else FORMATS[path.suffix.lower()], "encoding": None,
+            "fetched_at": datetime.now(timezone.utc), "raw": None, "title_hint": None, "modified_at": None,
+            "size_bytes": 0, "content_sha256": "",
             "input_id": input_id(seed.relative, None, "")}
 
 
@@ -246,6 +261,8 @@ def _unreadable(path: Path, error: OSError) -> str:
         return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
     if error.errno == errno.ELOOP:
         return "a symbolic link that leads back to itself (a loop)"
+    if path.is_dir():
+        return f"a folder that cannot be listed ({error.strerror or error}): the files in it were not read"
     return f"cannot read the file: {error.strerror or error}"
 
 
@@ -274,6 +291,8 @@ def _read_file(seed: SeedFile):
             yield base, InputError("too_large", f"the file has {status.st_size:,} bytes; seed-digest reads "
                                                 f"{base['format']} files of up to {limit:,} bytes")
             return
+        if path.is_dir():  # a folder is an input only when the walk could not list it
+            os.listdir(path)
         data = path.read_bytes()
     except OSError as error:
         if error.errno not in PERMANENT_ERRNOS:

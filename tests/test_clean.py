@@ -135,6 +135,17 @@ def test_a_question_inside_the_text_stays_in_the_body():
     assert title is None and body == lines
 
 
+def test_a_first_paragraph_without_a_full_stop_stays_in_the_body():
+    paragraph = "The city council voted on Tuesday to close the old bridge for repairs after engineers found cracks"
+    title, body, removed = strip_boilerplate(["Rawabet Center", "Council closes the old bridge", paragraph, *BODY],
+                                             set(), None)
+    assert title == "Council closes the old bridge"
+    assert body == [paragraph, *BODY] and removed == ["Rawabet Center"]
+    long_headline = "Police Officer Who Saved Six Children From A Burning School Bus Is Honoured By The Queen Today"
+    title, body, _ = strip_boilerplate(["Rawabet Center", long_headline, *BODY], set(), None)
+    assert title == long_headline and body == BODY
+
+
 def test_a_headline_with_a_date_in_it_stays_the_headline():
     title, body, removed = strip_boilerplate(["Council sets the vote for 5 May 2026", "Monday 9 March 2026 14:02 GMT",
                                               *BODY], set(), None)

@@ -1,7 +1,11 @@
 """Hostile input: no single input can stop a run, and every path the source walk meets gets a row."""
 
 import os
+import shutil
 import signal
+import subprocess
+import sys
+import textwrap
 
 import polars as pl
 import pytest
@@ -10,7 +14,7 @@ from flows.compute import run_batch, workers
 from flows.digest import digest
 from tasks.batches import Batch
 from tasks.ingest import MAX_DOCUMENT_BYTES, REJECTS_SCHEMA, decode
-from tests.conftest import article
+from tests.conftest import REPO, article
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -41,16 +45,33 @@ def hostile(tmp_path, seed_text):
     (root / "l_many_sentences.txt").write_text(
         " ".join(f"Sentence number {n} of a very long report said something new." for n in range(3000)),
         encoding="utf-8")
+    for name, text in HEADERS.items():
+        (root / name).write_text(text, encoding="utf-8")
     return root
+
+
+UNPUNCTUATED = "The city council voted on Tuesday to close the old bridge for repairs after engineers found cracks"
+HEADERS = {  # news layouts: (file, its text) -> the title and the body's first words in EXPECTED_TITLES
+    "m_date_line.txt": f"Storm floods the coast\nPublished Monday 9 March 2026\n\n{article('the storm')}\n",
+    "n_question_byline.txt": f"Will the bridge ever open?\nBy Amira Haddad | 5 May 2026\n\n{article('the bridge')}\n",
+    "o_hard_wrapped.txt": "Harbour plan approved\n\n" + textwrap.fill(article("the harbour plan", 5), 72) + "\n",
+    "p_unpunctuated.txt": f"Council closes the old bridge\n{UNPUNCTUATED}\n{article('the repairs')}\n",
+}
+EXPECTED_TITLES = {
+    "m_date_line.txt": ("Storm floods the coast", "The council discussed the storm"),
+    "n_question_byline.txt": ("Will the bridge ever open?", "The council discussed the bridge"),
+    "o_hard_wrapped.txt": ("Harbour plan approved", "The council discussed the harbour plan at length"),
+    "p_unpunctuated.txt": ("Council closes the old bridge", UNPUNCTUATED),
+}
 
 
 def test_every_path_gets_a_row_and_no_input_stops_the_run(hostile, tmp_path):
     data = tmp_path / "data"
     report = digest(source=str(hostile), data_dir=str(data), batch_size=3)
 
-    assert report.files == 12
+    assert report.files == 16
     documents, rejects = rows(data, "documents"), rows(data, "rejects")
-    assert report.inputs == documents.height + rows(data, "duplicates").height + rejects.height == 13
+    assert report.inputs == documents.height + rows(data, "duplicates").height + rejects.height == 17
     reasons = dict(rejects.select("path", "reason").iter_rows())
     assert reasons == {"c_broken_link.txt": "unreadable", "d_loop.txt": "unreadable",
                        "e_empty_array.json": "empty", "f_empty.jsonl": "empty", "k_big.txt": "too_large"}
@@ -71,14 +92,18 @@ def test_every_path_gets_a_row_and_no_input_stops_the_run(hostile, tmp_path):
     long_report = by_path[("l_many_sentences.txt", None)]
     assert long_report["sentence_count"] == 3000
     assert rows(data, "summaries").height == documents.height
-    assert rows(data, "runs")["files"].to_list() == [12]
+    assert rows(data, "runs")["files"].to_list() == [16]
+    for name, (title, opening) in EXPECTED_TITLES.items():
+        assert by_path[(name, None)]["title"] == title, name
+        assert by_path[(name, None)]["text"].startswith(opening), name
+        assert title not in by_path[(name, None)]["text"], name
 
 
 def test_a_rerun_over_hostile_input_adds_nothing(hostile, tmp_path):
     data = tmp_path / "data"
     digest(source=str(hostile), data_dir=str(data))
     again = digest(source=str(hostile), data_dir=str(data))
-    assert again.run_id is None and again.already_recorded == 13
+    assert again.run_id is None and again.already_recorded == 17
 
 
 def kill_on_marker(frame: pl.DataFrame) -> dict:
@@ -119,3 +144,39 @@ def test_one_bad_byte_costs_one_character(data, expected):
     text, encoding = decode(data)
     assert encoding == expected[0] and expected[1] in text
     assert "\u00e2\u20ac" not in text  # no mojibake of the curly quotes
+
+
+def unprivileged() -> list[str] | None:
+    """A command prefix under which a mode-000 folder cannot be listed: nothing for a plain user; for root,
+    setpriv without the capabilities that override file permissions; None where neither is possible."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        return None
+    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
+    return prefix if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0 else None
+
+
+def test_a_folder_that_cannot_be_listed_is_a_reject_and_the_rest_is_read(tmp_path):
+    prefix = unprivileged()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: every folder can be listed")
+    seeds, data = tmp_path / "seeds", tmp_path / "data"
+    (seeds / "locked").mkdir(parents=True)
+    (seeds / "open").mkdir()
+    (seeds / "locked" / "hidden.txt").write_text(article("the locked room"), encoding="utf-8")
+    (seeds / "open" / "story.txt").write_text(article("the open door"), encoding="utf-8")
+    (seeds / "locked").chmod(0)
+    command = [*prefix, sys.executable, "-m", "flows.cli", "run", "--source", str(seeds), "--data", str(data),
+               "--no-progress"]
+    try:
+        runs = [subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300) for _ in range(2)]
+    finally:
+        (seeds / "locked").chmod(0o755)
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    assert "nothing new" in runs[1].stdout + runs[1].stderr
+    rejects = rows(data, "rejects")
+    assert rejects.select("path", "format", "reason").rows() == [("locked", "folder", "unreadable")]
+    assert "cannot be listed" in rejects["detail"][0]
+    assert rows(data, "documents")["path"].to_list() == ["open/story.txt"]
+    assert rows(data, "runs").select("files", "inputs").rows() == [(2, 2)]
