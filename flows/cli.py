@@ -15,6 +15,7 @@ PREFECT_DEFAULTS = {
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",  # the first start migrates a new database
     "PREFECT_LOGGING_LEVEL": "CRITICAL",
+    "PREFECT_INTERNAL_LOGGING_LEVEL": "CRITICAL",  # its services' retries (events, logs) while an API is away
 }
 
 
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     quiet = args.command != "serve" and not args.verbose  # a service keeps Prefect's logs
     for name, value in PREFECT_DEFAULTS.items():
-        if quiet or name != "PREFECT_LOGGING_LEVEL":
+        if quiet or not name.endswith("LOGGING_LEVEL"):
             os.environ.setdefault(name, value)
     from rich.console import Console
 
@@ -193,6 +194,18 @@ def answer_without_prefect(args) -> tuple[int, str] | None:
     return None
 
 
+def failure(error: BaseException) -> str:
+    """A failed run's message; a lost Prefect API is said as such (Prefect says "Connection refused")."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    if isinstance(error, httpx.TransportError) or "Failed to reach API" in str(error):
+        return (f"lost the Prefect API at {PREFECT_API_URL.value()} ({error}). Whatever the run had not committed "
+                "(a run is in the tables only with its row in runs/) is removed by the next run: run it again once "
+                "the server answers.")
+    return str(error)
+
+
 def run_flow(args, console, server, length) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -201,14 +214,17 @@ def run_flow(args, console, server, length) -> int:
 
     if server is not None:
         server.wait()
-    state = digest(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=length.sentences,
-                   ratio=length.ratio, words=length.words, language=args.language, batch_size=args.batch_size,
-                   min_sentences=args.min_sentences, near_duplicate_threshold=args.near_duplicate_threshold,
-                   lock_timeout=args.lock_timeout, workers=args.workers, dask_address=args.dask_address,
-                   show_progress=not args.no_progress and sys.stderr.isatty(), return_state=True)
+    try:
+        state = digest(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=length.sentences,
+                       ratio=length.ratio, words=length.words, language=args.language, batch_size=args.batch_size,
+                       min_sentences=args.min_sentences, near_duplicate_threshold=args.near_duplicate_threshold,
+                       lock_timeout=args.lock_timeout, workers=args.workers, dask_address=args.dask_address,
+                       show_progress=not args.no_progress and sys.stderr.isatty(), return_state=True)
+    except Exception as error:  # noqa: BLE001 - Prefect could not even start or end the flow run
+        console.print(f"[red]error:[/red] {failure(error)}")
+        return 1
     if state.is_failed():
-        error = state.result(raise_on_failure=False)
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {failure(state.result(raise_on_failure=False))}")
         return 1
     report = state.result()
     if report.run_id is None:

@@ -7,6 +7,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.server import ApiWatch
 from tasks.clean import CleanOptions
 from tasks.compact import CompactionReport, compact_store
 from tasks.dedup import DedupOptions
@@ -26,7 +27,7 @@ def compact(data_dir: str = "data", near_duplicate_threshold: float = 0.8,
         raise ValueError(f"near_duplicate_threshold must be in (0, 1], not {near_duplicate_threshold}")
     clean = CleanOptions()
     options = DedupOptions(threshold=near_duplicate_threshold, num_perm=clean.num_perm)
-    with exclusive(data_dir, lock_timeout):
+    with ApiWatch.flow_body(), exclusive(data_dir, lock_timeout):
         for path in remove_uncommitted(data_dir):
             get_run_logger().warning("removed %s, left by a run that did not finish", path)
         report = compact_task(data_dir, options, clean, new_run_id(datetime.now(timezone.utc)))

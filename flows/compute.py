@@ -24,10 +24,23 @@ from tasks.ingest import TransientSourceError
 DASK_ADDRESS_SETTING = "SEED_DIGEST_DASK_ADDRESS"
 WORKER_NICENESS = 5
 OWNER_CHECK_SECONDS = 1.0
+BATCH_DEADLINE_BASE_SECONDS = 300.0
+BATCH_DEADLINE_SECONDS_PER_INPUT = 2.0
 
 
 class WorkerDied(RuntimeError):
     """The process running a batch ended without an answer."""
+
+
+class WorkerTimedOut(WorkerDied):
+    """A batch ran past its deadline; its worker was killed."""
+
+
+def deadline_seconds(inputs: int) -> float:
+    """How long a batch of `inputs` may run before its worker is killed and its inputs are tried one by one: far
+    beyond any real input (the caps bound each one), so that only a runaway one (a regular expression gone
+    exponential, a library stuck in a loop) ever meets it, and a run never waits for ever."""
+    return BATCH_DEADLINE_BASE_SECONDS + BATCH_DEADLINE_SECONDS_PER_INPUT * inputs
 
 
 def _worker_start(owner: int, owner_started: float) -> None:
@@ -73,19 +86,40 @@ class LocalPool:
         for _ in range(self.workers):
             self._executor.submit(warm_up)
 
-    def call(self, function, *arguments):
+    def call(self, function, *arguments, timeout: float | None = None):
         executor = self._executor
         try:
-            return executor.submit(function, *arguments).result()
+            return executor.submit(function, *arguments).result(timeout)
         except BrokenProcessPool:
-            with self._restart:
-                if self._executor is executor:
-                    executor.shutdown(wait=False, cancel_futures=True)
-                    self._executor = _processes(self.workers)
+            self._replace(executor)
             raise WorkerDied("a worker process died") from None
+        except TimeoutError:
+            self._replace(executor)
+            raise WorkerTimedOut(f"still running after {timeout:.0f} s") from None
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+    def _replace(self, executor: ProcessPoolExecutor) -> None:
+        """A new pool for the batches to come; the old one's workers are killed (other batches it held fail
+        and are tried again input by input)."""
+        with self._restart:
+            if self._executor is executor:
+                _kill(executor)
+                self._executor = _processes(self.workers)
+
+    def close(self, finished: bool = True) -> None:
+        """Wait for the workers to end after a run that finished; kill them after one that failed or was
+        stopped, so that a SIGTERM or a lost API ends the command in seconds, not after the batches in hand."""
+        if finished:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        else:
+            _kill(self._executor)
+
+
+def _kill(executor: ProcessPoolExecutor) -> None:
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # the standard library's own record
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
 
 
 class DaskPool:
@@ -96,15 +130,19 @@ class DaskPool:
 
         self.client = Client(address, set_as_default=False)
 
-    def call(self, function, *arguments):
+    def call(self, function, *arguments, timeout: float | None = None):
         from distributed import KilledWorker
 
+        future = self.client.submit(function, *arguments, pure=False)
         try:
-            return self.client.submit(function, *arguments, pure=False).result()
+            return future.result(timeout)
         except KilledWorker:
             raise WorkerDied("Dask workers died running the batch") from None
+        except TimeoutError:
+            future.cancel()  # Dask cannot stop a running task: its worker goes on until the task returns
+            raise WorkerTimedOut(f"still running after {timeout:.0f} s") from None
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
         self.client.close()
 
 
@@ -120,7 +158,9 @@ class Isolation:
             if self._pool is None:
                 self._pool = LocalPool(1)
             try:
-                return self._pool.call(*batch.call())
+                return self._pool.call(*batch.call(), timeout=deadline_seconds(1))
+            except WorkerTimedOut as error:
+                return batch.reject("timed_out", f"the input was {error} alone, and its process was killed")
             except WorkerDied:
                 return batch.reject("crashed", "the worker process died while processing this input alone "
                                                "(a crash in a library, or out of memory)")
@@ -129,9 +169,9 @@ class Isolation:
             except Exception as error:  # noqa: BLE001 - any failure of one input is that input's reject
                 return batch.reject("failed", f"{type(error).__name__}: {error}")
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
         if self._pool is not None:
-            self._pool.close()
+            self._pool.close(finished)
 
 
 class _Current:
@@ -160,24 +200,26 @@ def workers(dask_address: str | None = None, count: int | None = None):
         prestarted = None
     _Current.pool = DaskPool(address) if address else prestarted or LocalPool(count)
     _Current.isolation = Isolation()
+    finished = False
     try:
         yield _Current.pool
+        finished = True
     finally:
-        _Current.pool.close()
-        _Current.isolation.close()
+        _Current.pool.close(finished)
+        _Current.isolation.close(finished)
         _Current.pool = _Current.isolation = None
 
 
-def call(function, *arguments):
+def call(function, *arguments, timeout: float | None = None):
     """`function(*arguments)` on the current pool."""
-    return _Current.pool.call(function, *arguments)
+    return _Current.pool.call(function, *arguments, timeout=timeout)
 
 
 def run_batch(batch: Batch) -> Frames:
-    """A batch's frames; if it fails or kills its worker, every input again on its own, failures as rejects.
-    A transient source error is raised for Prefect to retry the batch."""
+    """A batch's frames; if it fails, kills its worker or runs past its deadline, every input again on its own,
+    failures as rejects. A transient source error is raised for Prefect to retry the batch."""
     try:
-        return call(*batch.call())
+        return call(*batch.call(), timeout=deadline_seconds(batch.items.height))
     except TransientSourceError:
         raise
     except Exception:  # noqa: BLE001 - found and reported input by input below

@@ -24,6 +24,7 @@ from flows.compute import run_batch, workers as worker_pool
 from flows.plan import Plan, plan
 from flows.progress import BatchProgress
 from flows.report import publish
+from flows.server import ApiWatch
 from tasks.batches import Batch, clean_batch, files_frame, read_files, summarize_batch
 from tasks.clean import ARTICLE_LINES_SCHEMA, NORMALIZED_SCHEMA, CleanOptions, learn_boilerplate
 from tasks.dedup import RunDocuments, deduplicate, with_band_keys
@@ -157,7 +158,7 @@ def digest(
                     near_duplicate_threshold)
     started = datetime.now(timezone.utc)
     report = RunReport(run_id=new_run_id(started))
-    with exclusive(data_dir, lock_timeout), BatchProgress(enabled=show_progress) as progress:
+    with ApiWatch.flow_body(), exclusive(data_dir, lock_timeout), BatchProgress(enabled=show_progress) as progress:
         samples = DigestRun(run_plan, started, report, progress).execute(dask_address, workers)
     publish(report, source, data_dir, samples)
     return report

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import REPO, SEED
+from tests.conftest import REPO, SEED, article
 
 PREFECT = str(Path(sys.executable).parent / "prefect")
 
@@ -32,30 +32,44 @@ def api(env: dict, method: str, path: str, body: dict | None = None):
         return json.loads(response.read() or "null")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    log = open(home / "server.log", "w")
-    process = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+class RealServer:
+    """`prefect server start` on a loopback port with a Prefect home of its own; it can be stopped and started
+    again on the same port and database, as an operator's restart would."""
+
+    def __init__(self, home: Path):
+        self.home, self.port = home, free_port()
+        self.env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{self.port}/api",
+                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+        self.process = None
+
+    def start(self) -> None:
+        log = open(self.home / "server.log", "a")
+        self.process = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+                                        env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
         deadline = time.monotonic() + 180
         while True:
             try:
-                api(env, "GET", "/health")
-                break
+                api(self.env, "GET", "/health")
+                return
             except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((home / "server.log").read_text()) from None
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((self.home / "server.log").read_text()) from None
                 time.sleep(0.5)
-        yield env
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    real = RealServer(tmp_path_factory.mktemp("prefect-home"))
+    real.start()
+    try:
+        yield real.env
     finally:
-        process.terminate()
-        process.wait(timeout=60)
-        log.close()
+        real.stop()
 
 
 def prefect(env: dict, *args: str) -> str:
@@ -87,3 +101,67 @@ def test_deployed_flow_runs_on_a_worker_and_writes_parquet(server, tmp_path):
     summaries = pl.read_parquet(data / "summaries" / "*" / "*.parquet")
     assert summaries.height == 1 and len(summaries["sentences"][0]) == 2
     assert pl.read_parquet(data / "runs" / "*" / "*.parquet")["flow_run_id"].to_list() == [run["id"]]
+
+
+def wait_for_task_runs(env: dict, more_than: int, run: subprocess.Popen) -> int:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and run.poll() is None:
+        count = api(env, "POST", "/task_runs/count", {})
+        if count > more_than:
+            return count
+        time.sleep(0.05)
+    raise AssertionError(f"no batch task started: {run.poll()=}")
+
+
+def test_a_server_outage_while_batch_tasks_start_never_hangs_a_run(tmp_path):
+    """Stopped for 9 s and restarted, the server costs the run nothing; stopped for good, the run ends within
+    the watch's bound with a message; the next run proceeds, and every input is in the tables exactly once."""
+    real = RealServer(tmp_path / "home")
+    real.home.mkdir()
+    real.start()
+    seeds, data = tmp_path / "seeds", tmp_path / "data"
+    seeds.mkdir()
+    for n in range(600):
+        (seeds / f"{n:04d}.txt").write_text(" ".join(article(f"topic {n} {m}") for m in range(3)), encoding="utf-8")
+    env = {**real.env, "SEED_DIGEST_API_LOST_SECONDS": "45"}
+    command = [sys.executable, "-m", "flows.cli", "run", "--source", str(seeds), "--data", str(data),
+               "--batch-size", "40", "--no-progress"]
+
+    def start_run() -> subprocess.Popen:
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    try:
+        run = start_run()
+        wait_for_task_runs(env, 0, run)
+        real.stop()
+        time.sleep(9)
+        real.start()
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, out + err
+        assert "600" in out
+
+        for n in range(600, 700):
+            (seeds / f"{n:04d}.txt").write_text(" ".join(article(f"new topic {n} {m}") for m in range(3)),
+                                                encoding="utf-8")
+        run = start_run()
+        wait_for_task_runs(env, api(env, "POST", "/task_runs/count", {}), run)
+        real.stop()
+        stopped = time.monotonic()
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 1
+        assert time.monotonic() - stopped < 45 + 30
+        last_line = err.strip().splitlines()[-1]  # Prefect's client gave up first, or the run's watch did
+        assert last_line.startswith("error:") and "Prefect API at" in last_line, err
+
+        real.start()
+        run = start_run()
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, out + err
+    finally:
+        if real.process.poll() is None:
+            real.stop()
+    tables = {table: pl.read_parquet(data / table / "*" / "*.parquet") for table in ("documents", "duplicates",
+                                                                                       "rejects", "runs")}
+    ids = pl.concat([tables[table].select("input_id") for table in ("documents", "duplicates", "rejects")])
+    assert ids.height == ids.n_unique() == 700
+    assert tables["runs"]["inputs"].sum() == 700 and tables["runs"].height == 2
