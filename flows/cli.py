@@ -4,6 +4,7 @@ names one, with a progress bar; `evaluate` and `serve`."""
 import argparse
 import atexit
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -145,7 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         from flows.compute import prestart
 
         prestart(args.workers)  # the workers import the stage libraries while Prefect starts
-    return run_flow(args, console, server, length)
+    signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: Prefect records the run as crashed, the workers are killed
+    try:
+        return run_flow(args, console, server, length)
+    except KeyboardInterrupt:
+        console.print("stopped: a run stopped before its commit leaves nothing in the tables (the next run "
+                      "removes what it had staged)")
+        return 130
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 # The flow's parameter names, as the command line spells them, for messages.

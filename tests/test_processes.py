@@ -23,7 +23,8 @@ def alive(processes: list[psutil.Process]) -> list[str]:
     return running
 
 
-def test_kill_9_of_the_command_ends_its_server_and_workers(tmp_path):
+def started_run(tmp_path) -> tuple[subprocess.Popen, list[psutil.Process], list[str], dict]:
+    """A `seed-digest run` of 400 files on its own temporary server, once its server and workers are up."""
     seeds, data = tmp_path / "seeds", tmp_path / "data"
     seeds.mkdir()
     for n in range(400):
@@ -31,25 +32,48 @@ def test_kill_9_of_the_command_ends_its_server_and_workers(tmp_path):
     environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
     command = [sys.executable, "-m", "flows.cli", "run", "--source", str(seeds), "--data", str(data),
                "--workers", "2", "--batch-size", "50", "--no-progress"]
-    run = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
     descendants: list[psutil.Process] = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and run.poll() is None:
         descendants = psutil.Process(run.pid).children(recursive=True)
         lines = alive(descendants)
-        if any("uvicorn" in line for line in lines) and sum("forkserver" in line for line in lines) >= 3:
-            break  # the server, the fork server and both workers are up
+        if any("uvicorn" in line for line in lines) and sum("forkserver" in line for line in lines) >= 3 \
+                and (data / ".spill").is_dir():
+            return run, descendants, command, environment  # server, fork server, both workers, batches read
         time.sleep(0.2)
-    else:
-        raise AssertionError(f"the command's server and workers did not start: {alive(descendants)}")
+    raise AssertionError(f"the command's server and workers did not start: {alive(descendants)}")
 
-    os.kill(run.pid, signal.SIGKILL)
-    run.wait()
+
+def assert_all_gone(descendants: list[psutil.Process]) -> None:
     deadline = time.monotonic() + 15
     while alive(descendants) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert alive(descendants) == []
 
+
+def assert_next_run_completes(command: list[str], environment: dict) -> None:
     finished = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr  # the killed run left no lock and nothing half-written
+    assert finished.returncode == 0, finished.stderr  # the stopped run left no lock and nothing half-written
     assert "400" in finished.stdout
+
+
+def test_kill_9_of_the_command_ends_its_server_and_workers(tmp_path):
+    run, descendants, command, environment = started_run(tmp_path)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    assert_all_gone(descendants)
+    assert_next_run_completes(command, environment)
+
+
+def test_sigterm_stops_the_command_in_seconds_with_a_message(tmp_path):
+    run, descendants, command, environment = started_run(tmp_path)
+    os.kill(run.pid, signal.SIGTERM)
+    stopped = time.monotonic()
+    out, err = run.communicate(timeout=60)
+    assert time.monotonic() - stopped < 15
+    assert run.returncode == 130
+    assert err.strip().splitlines()[-1].startswith("stopped:"), err
+    assert_all_gone(descendants)
+    assert_next_run_completes(command, environment)
