@@ -192,13 +192,13 @@ def answer_without_prefect(args) -> tuple[int, str] | None:
 
     try:
         files = discover(args.source)
-        with exclusive(args.data, 0 if args.lock_timeout == 0 else 0.1):
+        with exclusive(args.data, args.lock_timeout):  # waited for here, so that a busy store answers at once
             remove_uncommitted(args.data)
             new, already_recorded = unchanged_files(files, recorded_files(args.data))
     except FileNotFoundError as error:
         return 1, f"[red]error:[/red] {error}"
     except StoreBusy as error:
-        return (1, f"[red]error:[/red] {error}") if args.lock_timeout == 0 else None  # else the flow waits
+        return 1, f"[red]error:[/red] {error}"
     if not new:
         return 0, (f"nothing new: {len(files)} file(s) under {args.source}, "
                    f"{already_recorded} input(s) already recorded in {args.data}")

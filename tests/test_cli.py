@@ -71,3 +71,21 @@ def test_cli_checks_its_options_in_its_own_words(tmp_path):
     assert answer.returncode == 2 and "is a file, not a folder" in answer.stderr
     answer = run_cli("--source", str(tmp_path / "*.nothing"), "--data", str(data), home=home)
     assert answer.returncode == 1 and "matches no file" in answer.stderr
+
+
+def test_a_held_data_folder_is_answered_after_the_lock_timeout_and_the_message_is_the_last_line(tmp_path):
+    import time
+
+    from tasks.store import exclusive
+
+    seeds, data = tmp_path / "seeds", tmp_path / "data"
+    seeds.mkdir()
+    (seeds / "seed.txt").write_bytes(SEED.read_bytes())
+    with exclusive(data, 0):
+        for timeout in ("0", "2"):
+            began = time.monotonic()
+            busy = run_cli("--source", str(seeds), "--data", str(data), "--lock-timeout", timeout, home=tmp_path / "h")
+            assert busy.returncode == 1
+            assert time.monotonic() - began < float(timeout) + 15
+            assert busy.stderr.strip().splitlines()[-1].startswith("error: another seed-digest run is writing")
+            assert busy.stdout == ""
