@@ -176,14 +176,17 @@ def write_part(data_dir: str | Path, table: str, frame: pl.DataFrame, run_id: st
 def replace_tables(data_dir: str | Path, tables: dict[str, pl.DataFrame], stamp: str) -> list[Path]:
     """Replace every file of the given tables with one compacted file per run_date partition, all or nothing.
 
-    Frames carry a `run_date` column. New files are written as temporaries first; then a manifest naming the
+    Frames carry a `run_date` column; a table without rows gets one empty file. New files are written as temporaries first; then a manifest naming the
     renames and deletions is written atomically, and carried out. A crash before the manifest leaves the old
     files (the temporaries are swept); a crash after it is finished by the next run (`finish_replacement`).
     """
     renames, old = [], []
+    latest = max((frame["run_date"].max() for frame in tables.values() if frame.height), default=date.today())
     for table, frame in tables.items():
         old += [str(path) for path in table_files(data_dir, table)]
-        for (run_date,), rows in frame.group_by("run_date", maintain_order=True):
+        # a table without rows keeps one empty file with its schema, so that every reader's glob finds a file
+        partitions = frame.group_by("run_date", maintain_order=True) if frame.height else [((latest,), frame)]
+        for (run_date,), rows in partitions:
             folder = Path(data_dir, table, f"run_date={run_date.isoformat()}")
             temporary, final = _write_temporary(folder, f"{COMPACT_PREFIX}{stamp}.parquet", table, rows)
             renames.append((str(temporary), str(final)))

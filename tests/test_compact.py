@@ -69,3 +69,22 @@ def test_files_written_before_a_column_was_added_compact_with_it_as_null(corpus,
     compact(data_dir=str(data))
     summaries = read(data, "summaries")
     assert summaries["words_requested"].value_counts(sort=True).rows() == [(None, 6), (40, 1)]
+
+
+def test_after_compaction_every_table_still_has_a_file_with_its_schema(tmp_path):
+    import duckdb
+
+    from tasks.schema import SCHEMAS
+
+    seeds, data = tmp_path / "seeds", tmp_path / "data"
+    seeds.mkdir()
+    for topic in ("the bridge", "the harbour"):
+        (seeds / f"{topic[4:]}.txt").write_text(article(topic), encoding="utf-8")
+    digest(source=str(seeds), data_dir=str(data))
+    compact(data_dir=str(data))
+    for table in ("duplicates", "rejects"):
+        assert len(table_files(data, table)) == 1
+        assert read(data, table).height == 0
+        columns = duckdb.sql(f"SELECT * FROM read_parquet('{data}/{table}/*/*.parquet', hive_partitioning=true)")
+        assert set(columns.columns) == set(SCHEMAS[table].names) | {"run_date"}
+    assert read(data, "documents").height == 2
