@@ -61,8 +61,13 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+SERVED_SUFFIX = "-served"
+
+
 def served_deployments(prefect_yaml: str) -> list:
-    """prefect.yaml's deployments as RunnerDeployments: the same flows, parameters, tags and cron schedules."""
+    """prefect.yaml's deployments as RunnerDeployments: the same flows, parameters, tags and cron schedules,
+    under names of their own ("daily-served"), so that serving never takes over (nor, on stopping, pauses) the
+    deployments that `prefect deploy` registered for a worker."""
     import yaml
     from prefect.client.schemas.objects import ConcurrencyLimitConfig
     from prefect.flows import load_flow_from_entrypoint
@@ -74,7 +79,7 @@ def served_deployments(prefect_yaml: str) -> list:
     for spec in config["deployments"]:
         limit = spec.get("concurrency_limit")
         deployments.append(load_flow_from_entrypoint(str(project / spec["entrypoint"])).to_deployment(
-            name=spec["name"], description=spec.get("description"), tags=spec.get("tags"),
+            name=spec["name"] + SERVED_SUFFIX, description=spec.get("description"), tags=spec.get("tags"),
             parameters=spec.get("parameters", {}),
             concurrency_limit=ConcurrencyLimitConfig(**limit) if isinstance(limit, dict) else limit,
             schedules=[Cron(item["cron"], timezone=item.get("timezone", "UTC")) for item in spec.get("schedules", [])],

@@ -45,12 +45,12 @@ def test_serve_offers_prefect_yamls_deployments_with_their_schedules():
     from tests.conftest import REPO
 
     deployments = {d.name: d for d in served_deployments(str(REPO / "prefect.yaml"))}
-    assert set(deployments) == {"daily", "weekly-compaction"}
-    daily = deployments["daily"]
+    assert set(deployments) == {"daily-served", "weekly-compaction-served"}
+    daily = deployments["daily-served"]
     assert daily.flow_name == "seed-digest" and daily.parameters["source"] == "seeds"
     assert [s.schedule.cron for s in daily.schedules] == ["0 6 * * *"]
     assert daily.concurrency_limit == 1 or daily.concurrency_limit.limit == 1
-    assert [s.schedule.cron for s in deployments["weekly-compaction"].schedules] == ["0 3 * * 0"]
+    assert [s.schedule.cron for s in deployments["weekly-compaction-served"].schedules] == ["0 3 * * 0"]
 
 
 def test_cli_checks_its_options_in_its_own_words(tmp_path):

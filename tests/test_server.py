@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -165,3 +166,49 @@ def test_a_server_outage_while_batch_tasks_start_never_hangs_a_run(tmp_path):
     ids = pl.concat([tables[table].select("input_id") for table in ("documents", "duplicates", "rejects")])
     assert ids.height == ids.n_unique() == 700
     assert tables["runs"]["inputs"].sum() == 700 and tables["runs"].height == 2
+
+
+def test_serve_and_deploy_share_a_server_without_breaking_each_other(server, tmp_path):
+    """A served deployment runs end to end; stopping serve leaves the worker's deployments whole and scheduled."""
+    import signal
+
+    seeds, data = tmp_path / "seeds", tmp_path / "data"
+    seeds.mkdir()
+    (seeds / "seed.txt").write_bytes(SEED.read_bytes())
+    prefect(server, "work-pool", "create", "seed-digest", "--type", "process", "--overwrite")
+    prefect(server, "--no-prompt", "deploy", "--all")
+    deployed = api(server, "GET", "/deployments/name/seed-digest/daily")
+
+    serving = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve"], cwd=REPO, env=server,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                served = api(server, "GET", "/deployments/name/seed-digest/daily-served")
+                break
+            except urllib.error.HTTPError:
+                assert time.monotonic() < deadline and serving.poll() is None, "serve registered nothing"
+                time.sleep(0.5)
+        run = api(server, "POST", f"/deployments/{served['id']}/create_flow_run",
+                  {"parameters": {"source": str(seeds), "data_dir": str(data)}})
+        deadline = time.monotonic() + 300
+        while (state := api(server, "GET", f"/flow_runs/{run['id']}")["state"])["type"] not in (
+                "COMPLETED", "FAILED", "CRASHED"):
+            assert time.monotonic() < deadline, state
+            time.sleep(1)
+        assert state["type"] == "COMPLETED", state
+        assert pl.read_parquet(data / "summaries" / "*" / "*.parquet").height == 1
+    finally:
+        serving.send_signal(signal.SIGINT)
+        serving.wait(timeout=60)
+
+    after = api(server, "GET", "/deployments/name/seed-digest/daily")
+    assert after["id"] == deployed["id"] and after["path"] == deployed["path"]
+    assert after["pull_steps"] == deployed["pull_steps"] and not after["paused"]
+    assert all(schedule["active"] for schedule in after["schedules"])
+    run = api(server, "POST", f"/deployments/{after['id']}/create_flow_run",
+              {"parameters": {"source": str(seeds), "data_dir": str(tmp_path / "worker-data")}})
+    worker = subprocess.run([PREFECT, "worker", "start", "--pool", "seed-digest", "--run-once"], env=server,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert api(server, "GET", f"/flow_runs/{run['id']}")["state"]["type"] == "COMPLETED", worker.stdout + worker.stderr
