@@ -199,6 +199,7 @@ def test_serve_and_deploy_share_a_server_without_breaking_each_other(server, tmp
             time.sleep(1)
         assert state["type"] == "COMPLETED", state
         assert pl.read_parquet(data / "summaries" / "*" / "*.parquet").height == 1
+        assert_cancelling_a_served_run_ends_it_and_its_workers(server, serving, served, tmp_path)
     finally:
         serving.send_signal(signal.SIGINT)
         serving.wait(timeout=60)
@@ -212,3 +213,34 @@ def test_serve_and_deploy_share_a_server_without_breaking_each_other(server, tmp
     worker = subprocess.run([PREFECT, "worker", "start", "--pool", "seed-digest", "--run-once"], env=server,
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert api(server, "GET", f"/flow_runs/{run['id']}")["state"]["type"] == "COMPLETED", worker.stdout + worker.stderr
+
+
+def assert_cancelling_a_served_run_ends_it_and_its_workers(env: dict, serving: subprocess.Popen, served: dict,
+                                                          tmp_path: Path) -> None:
+    """Prefect's cancellation of a running run: serve stops its process, which kills its pool workers; data/'s
+    lock is free at once."""
+    import psutil
+
+    from tasks.store import exclusive
+
+    seeds, data = tmp_path / "many", tmp_path / "many-data"
+    seeds.mkdir()
+    for n in range(400):
+        (seeds / f"{n:04d}.txt").write_text(" ".join(article(f"topic {n} {m}") for m in range(6)), encoding="utf-8")
+    run = api(env, "POST", f"/deployments/{served['id']}/create_flow_run",
+              {"parameters": {"source": str(seeds), "data_dir": str(data), "batch_size": 20}})
+    deadline = time.monotonic() + 180
+    while not any("forkserver" in " ".join(child.cmdline()) for child in psutil.Process(serving.pid).children(True)):
+        assert time.monotonic() < deadline, "the served run started no workers"
+        time.sleep(0.2)
+    api(env, "POST", f"/flow_runs/{run['id']}/set_state", {"state": {"type": "CANCELLING"}, "force": True})
+    cancelled = time.monotonic()
+    while api(env, "GET", f"/flow_runs/{run['id']}")["state"]["type"] != "CANCELLED":
+        assert time.monotonic() - cancelled < 90, api(env, "GET", f"/flow_runs/{run['id']}")["state"]
+        time.sleep(0.5)
+    while any("forkserver" in " ".join(child.cmdline()) for child in psutil.Process(serving.pid).children(True)):
+        assert time.monotonic() - cancelled < 120, "the cancelled run's workers are still alive"
+        time.sleep(0.5)
+    with exclusive(data, 0):
+        pass
+    assert not list(data.glob("runs/*/*.parquet"))  # nothing of it committed
