@@ -8,9 +8,10 @@ then runs, each in its own process, side by side:
   flow        `seed-digest run` (its temporary Prefect server, worker pool, all stages, Parquet written)
   again       the same command once more: nothing new
   plain loop  read each file, sumy PlaintextParser + LexRank (3 sentences), nothing else
-and prints seconds, documents per second, their ratio, peak resident memory of the whole process tree
-(sampled every 0.1 s), the stage functions' own seconds (summed over batches and workers) and the seconds
-outside the flow run's body (Prefect's start-up, flow-run bookkeeping and shut-down).
+and prints seconds, documents per second, their ratio, peak memory of the whole process tree (RSS summed over
+its processes, and PSS, which counts a shared page once; sampled every 0.1 s), the stage functions' own
+seconds (summed over batches and workers) and the seconds outside the flow run's body (Prefect's start-up,
+flow-run bookkeeping and shut-down).
 """
 
 import argparse
@@ -59,57 +60,64 @@ def materialise(corpus: Path, folder: Path) -> int:
     return count
 
 
-def tree_rss_kib(root: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc."""
+def tree_memory_kib(root: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process and all its descendants, from /proc, in KiB. The RSS sum counts a page shared by
+    several processes (a library's code, a forked page) once per process; PSS divides it among them, so its sum
+    is the memory the tree occupies."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        pid = int(entry.name)
-        children.setdefault(int(fields["PPid"]), []).append(pid)
-        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
-    total, stack = 0, [root]
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
+            children.setdefault(int(parent.split()[1]), []).append(int(entry.name))
+    rss = pss = 0
+    stack = [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        try:
+            rollup = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+        except OSError:
+            continue
+        rss += int(rollup["Rss"].split()[0])
+        pss += int(rollup["Pss"].split()[0])
         stack.extend(children.get(pid, []))
-    return total
+    return rss, pss
 
 
-def measure(command: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak tree RSS (KiB) of a command."""
+def measure(command: list[str]) -> tuple[float, int, int]:
+    """Wall seconds and peak tree RSS and PSS (KiB) of a command."""
     began = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
+    peak_rss = peak_pss = 0
     while process.poll() is None:
-        peak = max(peak, tree_rss_kib(process.pid))
+        rss, pss = tree_memory_kib(process.pid)
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
         time.sleep(0.1)
     seconds = time.perf_counter() - began
     if process.returncode != 0:
         raise SystemExit(f"{command[2:4]} failed:\n{process.stderr.read().decode()}")
-    return seconds, peak
+    return seconds, peak_rss, peak_pss
 
 
 def run_corpus(seeds: Path, data: Path, documents: int, workers: int) -> None:
-    flow_seconds, flow_peak = measure([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds),
-                                       "--data", str(data), "--workers", str(workers), "--no-progress"])
-    again_seconds, _ = measure([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds),
-                                "--data", str(data), "--no-progress"])
+    flow_seconds, flow_rss, flow_pss = measure([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds),
+                                                "--data", str(data), "--workers", str(workers), "--no-progress"])
+    again_seconds, _, _ = measure([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds),
+                                   "--data", str(data), "--no-progress"])
     run = pl.read_parquet(data / "runs" / "*" / "*.parquet").row(0, named=True)
-    loop_seconds, loop_peak = measure([sys.executable, "-c", PLAIN_LOOP, str(seeds)])
+    loop_seconds, loop_rss, loop_pss = measure([sys.executable, "-c", PLAIN_LOOP, str(seeds)])
     stages = run["stage_seconds"]
     body = (run["finished_at"] - run["started_at"]).total_seconds()
     print(f"{documents} files; workers: {workers}; cores: {os.cpu_count()}; flow: {run['documents']} documents, "
           f"{run['duplicates']} duplicates, {run['rejects']} rejects, {run['summaries']} summaries")
-    print(f"{'':<34}{'seconds':>9}{'docs/s':>9}{'peak RSS MiB':>14}")
-    print(f"{'flow, whole command':<34}{flow_seconds:>9.1f}{documents / flow_seconds:>9.1f}{flow_peak / 1024:>14.0f}")
-    print(f"{'plain sumy loop':<34}{loop_seconds:>9.1f}{documents / loop_seconds:>9.1f}{loop_peak / 1024:>14.0f}")
+    print(f"{'':<34}{'seconds':>9}{'docs/s':>9}{'peak RSS MiB':>14}{'peak PSS MiB':>14}")
+    print(f"{'flow, whole command':<34}{flow_seconds:>9.1f}{documents / flow_seconds:>9.1f}{flow_rss / 1024:>14.0f}"
+          f"{flow_pss / 1024:>14.0f}")
+    print(f"{'plain sumy loop':<34}{loop_seconds:>9.1f}{documents / loop_seconds:>9.1f}{loop_rss / 1024:>14.0f}"
+          f"{loop_pss / 1024:>14.0f}")
     print(f"{'ratio (flow docs/s / loop docs/s)':<34}{loop_seconds / flow_seconds:>18.2f}")
     print(f"{'nothing new, whole command':<34}{again_seconds:>9.1f}")
     outside = flow_seconds - body

@@ -176,9 +176,10 @@ def write_part(data_dir: str | Path, table: str, frame: pl.DataFrame, run_id: st
 def replace_tables(data_dir: str | Path, tables: dict[str, pl.DataFrame], stamp: str) -> list[Path]:
     """Replace every file of the given tables with one compacted file per run_date partition, all or nothing.
 
-    Frames carry a `run_date` column; a table without rows gets one empty file. New files are written as temporaries first; then a manifest naming the
-    renames and deletions is written atomically, and carried out. A crash before the manifest leaves the old
-    files (the temporaries are swept); a crash after it is finished by the next run (`finish_replacement`).
+    Frames carry a `run_date` column; a table without rows gets one empty file. New files are written as
+    temporaries first; then a manifest naming the renames and deletions is written atomically, and carried out.
+    A crash before the manifest leaves the old files (the temporaries are swept); a crash after it is finished
+    by the next run (`finish_replacement`).
     """
     renames, old = [], []
     latest = max((frame["run_date"].max() for frame in tables.values() if frame.height), default=date.today())

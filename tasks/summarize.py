@@ -14,7 +14,6 @@ from sumy.nlp.stemmers import Stemmer, null_stemmer
 from sumy.summarizers.edmundson import EdmundsonSummarizer
 from sumy.summarizers.kl import KLSummarizer
 from sumy.summarizers.lex_rank import LexRankSummarizer
-from sumy.summarizers.lsa import LsaSummarizer
 from sumy.summarizers.luhn import LuhnSummarizer
 from sumy.summarizers.reduction import ReductionSummarizer
 from sumy.summarizers.sum_basic import SumBasicSummarizer
@@ -22,12 +21,13 @@ from sumy.summarizers.text_rank import TextRankSummarizer
 from sumy.utils import get_stop_words
 
 from tasks.language import SUMY_LANGUAGES, Span, WordTokenizer, sentence_spans, word_count, words
-from tasks.summarizers import LeadBiasedCentralitySummarizer, LeadSummarizer, PositionalCentralitySummarizer
+from tasks.summarizers import (LeadBiasedCentralitySummarizer, LeadSummarizer, OrderedLsaSummarizer,
+                               PositionalCentralitySummarizer)
 
 DEFAULT_ALGORITHM = "leadrank"
 ALGORITHMS = {
     "leadrank": LeadBiasedCentralitySummarizer, "lexrank": LexRankSummarizer, "textrank": TextRankSummarizer,
-    "lsa": LsaSummarizer, "luhn": LuhnSummarizer, "kl": KLSummarizer, "sumbasic": SumBasicSummarizer,
+    "lsa": OrderedLsaSummarizer, "luhn": LuhnSummarizer, "kl": KLSummarizer, "sumbasic": SumBasicSummarizer,
     "reduction": ReductionSummarizer, "edmundson": EdmundsonSummarizer, "lead": LeadSummarizer,
     "pacsum": PositionalCentralitySummarizer,
 }

@@ -117,3 +117,32 @@ def test_a_document_of_thousands_of_sentences_is_summarised_from_its_beginning()
     text = " ".join(f"Sentence number {n} of the long report said something new." for n in range(5000))
     chosen = summarize(text, None, "en", SummaryOptions(sentences=3))
     assert len(chosen) == 3 and max(sentence["index"] for sentence in chosen) < 500
+
+
+SUMMARIZE_ALL = """
+import json, sys
+from tasks.summarize import ALGORITHMS, SummaryOptions, summarize
+texts = json.loads(sys.stdin.read())
+print(json.dumps({name: [[s["text"] for s in summarize(text, None, "en", SummaryOptions(name, 3, None, None))]
+                         for text in texts] for name in ALGORITHMS}))
+"""
+
+
+def test_every_algorithm_gives_the_same_summaries_in_another_process(seed_text):
+    """Python hashes strings differently in each process (set and dict order); no summary may depend on it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    # long documents whose sentences share many words: near-ties that a different word order would reorder
+    texts = [seed_text] + [" ".join(article(f"the {topic} plan", 5) + " " + article(f"the {topic} budget", 5)
+                                    for _ in range(3)) for topic in ("harbour", "rail", "school", "water", "bridge")]
+    runs = [subprocess.run([sys.executable, "-c", SUMMARIZE_ALL], input=json.dumps(texts), capture_output=True,
+                           text=True, cwd=REPO, env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout
+            for seed in ("1", "2", "3")]
+    first = json.loads(runs[0])
+    for other in runs[1:]:
+        assert json.loads(other) == first
