@@ -9,7 +9,7 @@ then runs, each in its own process, side by side:
   again       the same command once more: nothing new
   plain loop  read each file, sumy PlaintextParser + LexRank (3 sentences), nothing else
 and prints seconds, documents per second, their ratio, peak memory of the whole process tree (RSS summed over
-its processes, and PSS, which counts a shared page once; sampled every 0.1 s), the stage functions' own
+its processes, every 0.1 s; and PSS, which counts a shared page once, every second), the stage functions' own
 seconds (summed over batches and workers) and the seconds outside the flow run's body (Prefect's start-up,
 flow-run bookkeeping and shut-down).
 """
@@ -60,10 +60,8 @@ def materialise(corpus: Path, folder: Path) -> int:
     return count
 
 
-def tree_memory_kib(root: int) -> tuple[int, int]:
-    """(RSS, PSS) of a process and all its descendants, from /proc, in KiB. The RSS sum counts a page shared by
-    several processes (a library's code, a forked page) once per process; PSS divides it among them, so its sum
-    is the memory the tree occupies."""
+def tree_pids(root: int) -> list[int]:
+    """A process and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -73,28 +71,40 @@ def tree_memory_kib(root: int) -> tuple[int, int]:
                 continue
             parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
             children.setdefault(int(parent.split()[1]), []).append(int(entry.name))
-    rss = pss = 0
-    stack = [root]
+    pids, stack = [], [root]
     while stack:
-        pid = stack.pop()
+        pids.append(stack.pop())
+        stack.extend(children.get(pids[-1], []))
+    return pids
+
+
+def memory_kib(pids: list[int], field: str, source: str) -> int:
+    """A memory field ("VmRSS" of status, "Pss" of smaps_rollup) summed over processes, in KiB."""
+    total = 0
+    for pid in pids:
         try:
-            rollup = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+            text = Path(f"/proc/{pid}/{source}").read_text()
         except OSError:
             continue
-        rss += int(rollup["Rss"].split()[0])
-        pss += int(rollup["Pss"].split()[0])
-        stack.extend(children.get(pid, []))
-    return rss, pss
+        line = next((line for line in text.splitlines() if line.startswith(field + ":")), None)
+        total += int(line.split()[1]) if line else 0
+    return total
 
 
 def measure(command: list[str]) -> tuple[float, int, int]:
-    """Wall seconds and peak tree RSS and PSS (KiB) of a command."""
+    """Wall seconds and peak tree RSS and PSS (KiB) of a command. The RSS sum counts a page shared by several
+    processes (a library's code) once per process; PSS divides it among them, so its sum is the memory the tree
+    occupies. RSS is sampled every 0.1 s; PSS, which the kernel must count page by page, every second."""
     began = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak_rss = peak_pss = 0
+    samples = 0
     while process.poll() is None:
-        rss, pss = tree_memory_kib(process.pid)
-        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+        pids = tree_pids(process.pid)
+        peak_rss = max(peak_rss, memory_kib(pids, "VmRSS", "status"))
+        if samples % 10 == 0:
+            peak_pss = max(peak_pss, memory_kib(pids, "Pss", "smaps_rollup"))
+        samples += 1
         time.sleep(0.1)
     seconds = time.perf_counter() - began
     if process.returncode != 0:

@@ -5,7 +5,11 @@ length in words (whole sentences in the algorithm's rank order until the summary
 count: highlights are shorter sentences than an article's, so a count of sentences would be the wrong length);
 Lead-3 takes the first three sentences, whatever their length.
 Scores are rouge-score's ROUGE-1, ROUGE-2 and ROUGE-Lsum F1 with Porter stemming, summary and reference one
-sentence per line; corpus means carry a 95 % bootstrap confidence interval over documents.
+sentence per line; corpus means carry a 95 % bootstrap confidence interval over documents. A document may have
+several references (human summaries usually come several to a document): each summary is scored against every
+one, and a document's score is the mean over its references (its best match, the max, is kept beside it);
+the summary's word budget is the references' mean length. Each algorithm's paired difference from Lead-3 on the
+same documents comes with its own interval.
 """
 
 import json
@@ -24,11 +28,11 @@ from tasks.summarize import ALGORITHMS, SummaryOptions, summarize
 LEAD3 = "lead3"
 REFERENCE_LENGTH = "reference words"
 LEAD3_LENGTH = "3 sentences"
-CORPUS_SCHEMA = {"doc_id": pl.String, "title": pl.String, "text": pl.String, "reference": pl.String,
+CORPUS_SCHEMA = {"doc_id": pl.String, "title": pl.String, "text": pl.String, "references": pl.List(pl.String),
                  "language": pl.String}
-SCORES_SCHEMA = {"doc_id": pl.String, "algorithm": pl.String, "summary_sentences": pl.Int32,
+SCORES_SCHEMA = {"doc_id": pl.String, "algorithm": pl.String, "references": pl.Int32, "summary_sentences": pl.Int32,
                  "reference_sentences": pl.Int32, "summary_words": pl.Int32, "reference_words": pl.Int32,
-                 **{metric: pl.Float64 for metric in METRICS}}
+                 **{metric: pl.Float64 for metric in METRICS}, **{f"{metric}_max": pl.Float64 for metric in METRICS}}
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,15 @@ def load_corpus(path: str | Path, language: str | None = None) -> pl.DataFrame:
                 text, reference = record["text"], record["reference"]
             except (json.JSONDecodeError, KeyError, TypeError) as error:
                 raise ValueError(f"{path}, line {number}: a record needs JSON with text and reference ({error})")
+            references = [reference] if isinstance(reference, str) else reference
+            if not (isinstance(references, list) and references
+                    and all(isinstance(one, str) and one.strip() for one in references)):
+                raise ValueError(f"{path}, line {number}: reference must be a summary (a string, one sentence a "
+                                 "line) or a non-empty list of them")
             title, body, _ = strip_boilerplate(text_lines(fix_text(text)), set(), record.get("title"))
             body_text = "\n\n".join(body)
             rows.append({"doc_id": str(record.get("id", number)), "title": title, "text": body_text,
-                         "reference": reference, "language": language or detect_language(body_text)})
+                         "references": references, "language": language or detect_language(body_text)})
     if not rows:
         raise ValueError(f"{path} holds no records")
     return pl.DataFrame(rows, schema=CORPUS_SCHEMA)
@@ -74,17 +83,21 @@ def score_documents(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.Data
     """ROUGE F1 of every algorithm and of Lead-3 on each document."""
     scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
     rows = []
-    for doc_id, title, text, reference, language in corpus.iter_rows():
-        wanted = reference_sentences(reference)
-        budget = word_count(reference)
+    for doc_id, title, text, references, language in corpus.iter_rows():
+        wanted = ["\n".join(reference_sentences(reference)) for reference in references]
+        budget = round(float(np.mean([word_count(reference) for reference in references])))
+        sentences = round(float(np.mean([len(reference_sentences(reference)) for reference in references])))
         runs = [(LEAD3, SummaryOptions(algorithm="lead", sentences=3))] + [
             (name, SummaryOptions(algorithm=name, sentences=None, words=budget)) for name in options.algorithms]
         for label, length in runs:
             chosen = [sentence["text"] for sentence in summarize(text, title, language, length)]
-            scores = scorer.score("\n".join(wanted), "\n".join(chosen))
-            rows.append({"doc_id": doc_id, "algorithm": label, "summary_sentences": len(chosen),
-                         "reference_sentences": len(wanted), "summary_words": sum(map(word_count, chosen)),
-                         "reference_words": budget, **{metric: scores[metric].fmeasure for metric in METRICS}})
+            per_reference = np.array([[scores[metric].fmeasure for metric in METRICS] for scores in
+                                      (scorer.score(reference, "\n".join(chosen)) for reference in wanted)])
+            rows.append({"doc_id": doc_id, "algorithm": label, "references": len(wanted),
+                         "summary_sentences": len(chosen), "reference_sentences": sentences,
+                         "summary_words": sum(map(word_count, chosen)), "reference_words": budget,
+                         **dict(zip(METRICS, per_reference.mean(axis=0).tolist())),
+                         **dict(zip((f"{metric}_max" for metric in METRICS), per_reference.max(axis=0).tolist()))})
     return pl.DataFrame(rows, schema=SCORES_SCHEMA)
 
 
@@ -104,26 +117,44 @@ def paired_differences(scores: pl.DataFrame, algorithm: str, baseline: str = LEA
 
 
 def summarize_scores(scores: pl.DataFrame, options: EvaluationOptions) -> pl.DataFrame:
-    """Per algorithm: mean ROUGE F1 (in %) with its bootstrap interval, Lead-3 first, then by ROUGE-1."""
+    """Per algorithm: mean ROUGE F1 (in %, over references then documents) with its bootstrap interval, the mean
+    of each document's best reference, and the paired difference from Lead-3 with its interval; Lead-3 first,
+    then by ROUGE-1."""
     rows = []
     for (algorithm,), group in scores.group_by("algorithm", maintain_order=True):
         row = {"algorithm": algorithm, "documents": group.height,
                "length": LEAD3_LENGTH if algorithm == LEAD3 else REFERENCE_LENGTH}
-        for metric in METRICS:
+        differences = paired_differences(scores, algorithm) if algorithm != LEAD3 else None
+        for column, metric in enumerate(METRICS):
             values = group[metric].to_numpy() * 100
             row[metric] = float(values.mean())
             row[f"{metric}_low"], row[f"{metric}_high"] = bootstrap_interval(values, options.resamples, options.seed)
+            row[f"{metric}_max"] = float(group[f"{metric}_max"].mean() * 100)
+            if differences is None:
+                row[f"{metric}_vs_lead3"] = row[f"{metric}_vs_lead3_low"] = row[f"{metric}_vs_lead3_high"] = None
+            else:
+                row[f"{metric}_vs_lead3"] = float(differences[:, column].mean())
+                row[f"{metric}_vs_lead3_low"], row[f"{metric}_vs_lead3_high"] = bootstrap_interval(
+                    differences[:, column], options.resamples, options.seed)
         rows.append(row)
-    table = pl.DataFrame(rows)
+    table = pl.DataFrame(rows, infer_schema_length=None)
     return table.sort(pl.col("algorithm") != LEAD3, -pl.col("rouge1"))
 
 
 def markdown_report(corpus_name: str, table: pl.DataFrame) -> str:
-    """A Markdown table of the means and intervals, with Lead-3 marked as the line to beat."""
+    """A Markdown table of the means and intervals, the paired differences from Lead-3 (the line to beat) with
+    theirs, and the means over each document's best reference."""
     lines = [f"### {corpus_name}: ROUGE F1 (%), 95 % bootstrap interval, {table['documents'][0]} documents", "",
-             "| algorithm | length | ROUGE-1 | ROUGE-2 | ROUGE-Lsum |", "|---|---|---:|---:|---:|"]
+             "Scores are means over each document's references; \"vs Lead-3\" is the paired difference on the same "
+             "documents; \"best reference\" is the mean of each document's highest score (ROUGE-1 / 2 / Lsum).", "",
+             "| algorithm | length | ROUGE-1 | ROUGE-2 | ROUGE-Lsum | ROUGE-1 vs Lead-3 | ROUGE-2 vs Lead-3 | "
+             "ROUGE-Lsum vs Lead-3 | best reference |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in table.iter_rows(named=True):
         cells = [f"{row[m]:.2f} [{row[m + '_low']:.2f}, {row[m + '_high']:.2f}]" for m in METRICS]
+        cells += ["" if row[f"{m}_vs_lead3"] is None else
+                  f"{row[m + '_vs_lead3']:+.2f} [{row[m + '_vs_lead3_low']:+.2f}, {row[m + '_vs_lead3_high']:+.2f}]"
+                  for m in METRICS]
+        cells.append(" / ".join(f"{row[m + '_max']:.2f}" for m in METRICS))
         name = f"**{row['algorithm']}** (baseline)" if row["algorithm"] == LEAD3 else row["algorithm"]
         lines.append(f"| {name} | {row['length']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -123,7 +123,9 @@ EVALUATIONS = pa.schema(
         pa.field("length", pa.string(), nullable=False),
     ]
     + [pa.field(f"{metric}{suffix}", pa.float64(), nullable=False)
-       for metric in METRICS for suffix in ("", "_low", "_high")]
+       for metric in METRICS for suffix in ("", "_low", "_high", "_max")]
+    + [pa.field(f"{metric}{suffix}", pa.float64()) for metric in METRICS
+       for suffix in ("_vs_lead3", "_vs_lead3_low", "_vs_lead3_high")]  # null on Lead-3's own row
     + [pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False)]
 )
 
@@ -133,12 +135,14 @@ EVALUATION_SCORES = pa.schema(
         pa.field("corpus", pa.string(), nullable=False),
         pa.field("doc_id", pa.string(), nullable=False),
         pa.field("algorithm", pa.string(), nullable=False),
+        pa.field("references", pa.int32(), nullable=False),
         pa.field("summary_sentences", pa.int32(), nullable=False),
         pa.field("reference_sentences", pa.int32(), nullable=False),
         pa.field("summary_words", pa.int32(), nullable=False),
         pa.field("reference_words", pa.int32(), nullable=False),
     ]
     + [pa.field(metric, pa.float64(), nullable=False) for metric in METRICS]
+    + [pa.field(f"{metric}_max", pa.float64(), nullable=False) for metric in METRICS]
 )
 
 EVALUATION_SCHEMAS = {"evaluations": EVALUATIONS, "evaluation_scores": EVALUATION_SCORES}

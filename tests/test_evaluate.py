@@ -83,3 +83,47 @@ def test_evaluation_flow_stores_parquet_a_report_and_an_artifact(tmp_path):
     scores = pl.read_parquet(tmp_path / "data" / "evaluation_scores" / "*" / "*.parquet")
     assert scores.height == 4 * 3 and scores["evaluation_id"].n_unique() == 1
     assert [p.read_text() for p in (tmp_path / "data" / "reports").glob("evaluation-*.md")] == [report]
+
+
+def test_a_document_with_several_references_is_scored_against_each(tmp_path):
+    from rouge_score import rouge_scorer
+
+    from tasks.summarize import SummaryOptions, summarize
+
+    path = tmp_path / "multi.jsonl"
+    text = article("the dam", 5) + "\n\n" + article("the dam budget", 5)
+    references = ["\n".join(text.replace("\n\n", " ").split(". ")[:2]), "A final vote on the dam is expected."]
+    path.write_text(json.dumps({"id": "d", "text": text, "reference": references}) + "\n", encoding="utf-8")
+    corpus = load_corpus(path, "en")
+    lead = score_documents(corpus, EvaluationOptions(algorithms=("lead",))).filter(pl.col("algorithm") == "lead")
+    lead = lead.row(0, named=True)
+    budget = round((len(references[0].split()) + len(references[1].split())) / 2)
+    assert lead["references"] == 2 and lead["reference_words"] == budget
+
+    chosen = "\n".join(s["text"] for s in summarize(corpus["text"][0], None, "en", SummaryOptions("lead", None,
+                                                                                                   None, budget)))
+    scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
+    each = [scorer.score(reference, chosen) for reference in references]
+    for metric in METRICS:
+        assert lead[metric] == pytest.approx(np.mean([one[metric].fmeasure for one in each]))
+        assert lead[f"{metric}_max"] == pytest.approx(max(one[metric].fmeasure for one in each))
+
+
+def test_a_reference_that_is_neither_a_summary_nor_a_list_of_them_is_refused(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"id": "d", "text": article("the dam", 5), "reference": []}) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 1: reference must be"):
+        load_corpus(path, "en")
+
+
+def test_the_report_prints_each_algorithms_paired_difference_from_lead3(tmp_path):
+    from tasks.evaluate import markdown_report
+
+    corpus = load_corpus(write_corpus(tmp_path / "c.jsonl", 6), "en")
+    options = EvaluationOptions(algorithms=("lead",), resamples=200)
+    table = summarize_scores(score_documents(corpus, options), options)
+    lead = table.filter(pl.col("algorithm") == "lead").row(0, named=True)
+    assert lead["rouge1_vs_lead3_low"] <= lead["rouge1_vs_lead3"] <= lead["rouge1_vs_lead3_high"]
+    assert table.filter(pl.col("algorithm") == LEAD3)["rouge1_vs_lead3"].to_list() == [None]
+    report = markdown_report("c.jsonl", table)
+    assert "ROUGE-1 vs Lead-3" in report and f"{lead['rouge1_vs_lead3']:+.2f} [" in report
