@@ -107,25 +107,44 @@ def test_a_rerun_over_hostile_input_adds_nothing(hostile, tmp_path):
 
 
 def kill_on_marker(frame: pl.DataFrame) -> dict:
-    """A batch function that kills its worker on the input whose text says so, and fails on another."""
+    """A batch function that kills its worker on the input whose text says so, fails on another and never
+    ends on a third."""
     for text in frame["text"]:
         if "KILL" in text:
             os.kill(os.getpid(), signal.SIGKILL)
         if "FAIL" in text:
             raise ValueError("this input is bad")
+        if "HANG" in text:
+            signal.pause()
     return {"kept": frame.select("input_id"), "rejects": pl.DataFrame(schema=REJECTS_SCHEMA)}
 
 
-def test_a_worker_killed_by_one_input_costs_only_that_input(corpus):
+def marked_inputs(texts: list[str]) -> pl.DataFrame:
     from tasks.ingest import RECORD_COLUMNS
 
-    texts = ["fine one", "KILL me", "fine two", "FAIL me", "fine three"]
     frame = pl.DataFrame({**{name: [None] * len(texts) for name in RECORD_COLUMNS},
                           "input_id": [f"id{n}" for n in range(len(texts))], "text": texts},
                          schema={**RECORD_COLUMNS, "text": pl.String})
-    frame = frame.with_columns(pl.lit("p").alias("source"), pl.lit("p.txt").alias("path"), pl.lit("x").alias("uri"),
-                               pl.lit("txt").alias("format"), pl.lit(0).alias("size_bytes"),
-                               pl.lit("").alias("content_sha256"))
+    return frame.with_columns(pl.lit("p").alias("source"), pl.lit("p.txt").alias("path"), pl.lit("x").alias("uri"),
+                              pl.lit("txt").alias("format"), pl.lit(0).alias("size_bytes"),
+                              pl.lit("").alias("content_sha256"))
+
+
+def test_an_input_that_never_ends_is_a_timed_out_reject_and_the_rest_go_on(monkeypatch):
+    import flows.compute
+
+    monkeypatch.setattr(flows.compute, "BATCH_DEADLINE_BASE_SECONDS", 12.0)  # a new worker starts in it
+    monkeypatch.setattr(flows.compute, "BATCH_DEADLINE_SECONDS_PER_INPUT", 0.5)
+    with workers(count=2):
+        frames = run_batch(Batch("clean", kill_on_marker, marked_inputs(["fine one", "HANG here", "fine two"])))
+    assert sorted(frames["kept"]["input_id"]) == ["id0", "id2"]
+    rejects = frames["rejects"]
+    assert rejects.select("input_id", "reason").rows() == [("id1", "timed_out")]
+    assert "still running after 12 s" in rejects["detail"][0]
+
+
+def test_a_worker_killed_by_one_input_costs_only_that_input(corpus):
+    frame = marked_inputs(["fine one", "KILL me", "fine two", "FAIL me", "fine three"])
     with workers(count=2):
         frames = run_batch(Batch("clean", kill_on_marker, frame))
         after = run_batch(Batch("clean", kill_on_marker, frame.filter(pl.col("text").str.starts_with("fine"))))
