@@ -223,12 +223,23 @@ def test_serve_and_deploy_share_a_server_without_breaking_each_other(server, tmp
     assert api(server, "GET", f"/flow_runs/{run['id']}")["state"]["type"] == "COMPLETED", worker.stdout + worker.stderr
 
 
+def has_workers(pid: int) -> bool:
+    """Whether a live process under `pid` is a pool worker (or their fork server); zombies have ended."""
+    import psutil
+
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "forkserver" in " ".join(child.cmdline()):
+                return True
+        except psutil.Error:  # ended while we looked
+            pass
+    return False
+
+
 def assert_cancelling_a_served_run_ends_it_and_its_workers(env: dict, serving: subprocess.Popen, served: dict,
                                                           tmp_path: Path) -> None:
     """Prefect's cancellation of a running run: serve stops its process, which kills its pool workers; data/'s
     lock and the deployment's concurrency slot are free at once, and the next run does the whole work."""
-    import psutil
-
     from tasks.store import exclusive
 
     seeds, data = tmp_path / "many", tmp_path / "many-data"
@@ -238,7 +249,7 @@ def assert_cancelling_a_served_run_ends_it_and_its_workers(env: dict, serving: s
     run = api(env, "POST", f"/deployments/{served['id']}/create_flow_run",
               {"parameters": {"source": str(seeds), "data_dir": str(data), "batch_size": 20}})
     deadline = time.monotonic() + 180
-    while not any("forkserver" in " ".join(child.cmdline()) for child in psutil.Process(serving.pid).children(True)):
+    while not has_workers(serving.pid):
         assert time.monotonic() < deadline, "the served run started no workers"
         time.sleep(0.2)
     api(env, "POST", f"/flow_runs/{run['id']}/set_state", {"state": {"type": "CANCELLING"}, "force": True})
@@ -246,7 +257,7 @@ def assert_cancelling_a_served_run_ends_it_and_its_workers(env: dict, serving: s
     while api(env, "GET", f"/flow_runs/{run['id']}")["state"]["type"] != "CANCELLED":
         assert time.monotonic() - cancelled < 90, api(env, "GET", f"/flow_runs/{run['id']}")["state"]
         time.sleep(0.5)
-    while any("forkserver" in " ".join(child.cmdline()) for child in psutil.Process(serving.pid).children(True)):
+    while has_workers(serving.pid):
         assert time.monotonic() - cancelled < 120, "the cancelled run's workers are still alive"
         time.sleep(0.5)
     with exclusive(data, 0):
