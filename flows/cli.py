@@ -191,13 +191,13 @@ def option_problem(args) -> str | None:
 
 def answer_without_prefect(args) -> tuple[int, str] | None:
     """(exit status, message) of what needs no flow run, found in about a second: a missing source, a data folder
-    another run holds (when not asked to wait), nothing new to read. None when there is work to do."""
+    another run still holds after --lock-timeout, nothing new to read. None when there is work to do."""
     from tasks.ingest import discover, unchanged_files
     from tasks.store import StoreBusy, exclusive, recorded_files, remove_uncommitted
 
     try:
         files = discover(args.source)
-        with exclusive(args.data, args.lock_timeout):  # waited for here, so that a busy store answers at once
+        with exclusive(args.data, args.lock_timeout):  # waited for here: a busy store is answered before any flow run
             remove_uncommitted(args.data)
             new, already_recorded = unchanged_files(files, recorded_files(args.data))
     except FileNotFoundError as error:

@@ -90,7 +90,7 @@ class ApiWatch:
     _current: "ApiWatch | None" = None
 
     def __init__(self, api_url: str):
-        self.health = f"{api_url.rstrip('/')}/health"
+        self.api_url = api_url.rstrip("/")
         self.lost_seconds = float(os.environ.get(API_LOST_SETTING, "120"))
         self.body_ended = threading.Event()
         self.committed = False
@@ -115,7 +115,7 @@ class ApiWatch:
 
     def _answers(self) -> bool:
         try:
-            with urllib.request.urlopen(self.health, timeout=API_CHECK_SECONDS):
+            with urllib.request.urlopen(f"{self.api_url}/health", timeout=API_CHECK_SECONDS):
                 return True
         except urllib.error.HTTPError:  # an answer, if not a welcome one (a proxy, an authentication wall)
             return True
@@ -133,7 +133,7 @@ class ApiWatch:
                 outcome = ("the run had committed its tables; Prefect was not told that it ended." if self.committed
                            else "the run stops here, uncommitted: nothing of it is in the tables. Run it again once "
                                 "the server is back.")
-                sys.stderr.write(f"error: the Prefect API at {self.health.removesuffix('/health')} has not answered "
+                sys.stderr.write(f"error: the Prefect API at {self.api_url} has not answered "
                                  f"for {self.lost_seconds:.0f} s; {outcome}\n")
                 sys.stderr.flush()
                 os._exit(1)

@@ -84,9 +84,10 @@ def score_documents(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.Data
     scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
     rows = []
     for doc_id, title, text, references, language in corpus.iter_rows():
-        wanted = ["\n".join(reference_sentences(reference)) for reference in references]
+        split = [reference_sentences(reference) for reference in references]
+        wanted = ["\n".join(lines) for lines in split]
         budget = round(float(np.mean([word_count(reference) for reference in references])))
-        sentences = round(float(np.mean([len(reference_sentences(reference)) for reference in references])))
+        sentences = round(float(np.mean([len(lines) for lines in split])))
         runs = [(LEAD3, SummaryOptions(algorithm="lead", sentences=3))] + [
             (name, SummaryOptions(algorithm=name, sentences=None, words=budget)) for name in options.algorithms]
         for label, length in runs:

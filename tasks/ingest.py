@@ -9,6 +9,7 @@ import glob
 import hashlib
 import json
 import os
+import stat
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -291,7 +292,7 @@ def _read_file(seed: SeedFile):
             yield base, InputError("too_large", f"the file has {status.st_size:,} bytes; seed-digest reads "
                                                 f"{base['format']} files of up to {limit:,} bytes")
             return
-        if path.is_dir():  # a folder is an input only when the walk could not list it
+        if stat.S_ISDIR(status.st_mode):  # a folder is an input only when the walk could not list it
             os.listdir(path)
         data = path.read_bytes()
     except OSError as error:
