@@ -67,3 +67,25 @@ def corpus(tmp_path: Path, seed_text: str) -> Path:
     (root / "j_binary.txt").write_bytes(bytes(range(256)) * 8)
     (root / "k_one_sentence.txt").write_text("Only one sentence lives here.", encoding="utf-8")
     return root
+
+
+def write_articles(folder: Path, numbers: range, topic: str = "topic", parts: int = 6) -> None:
+    """One distinct .txt article per number, `parts` small articles long, for runs of many batches."""
+    folder.mkdir(exist_ok=True)
+    for n in numbers:
+        (folder / f"{n:04d}.txt").write_text(" ".join(article(f"{topic} {n} {m}") for m in range(parts)),
+                                             encoding="utf-8")
+
+
+def alive(processes) -> list[str]:
+    """Command lines of the psutil processes still running (a zombie has ended; only its exit status is left)."""
+    import psutil
+
+    running = []
+    for process in processes:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                running.append(" ".join(process.cmdline())[:100])
+        except psutil.NoSuchProcess:
+            pass
+    return running

@@ -8,27 +8,13 @@ import time
 
 import psutil
 
-from tests.conftest import REPO, article
-
-
-def alive(processes: list[psutil.Process]) -> list[str]:
-    """Command lines of the processes still running (a zombie has ended; only its exit status is left)."""
-    running = []
-    for process in processes:
-        try:
-            if process.status() != psutil.STATUS_ZOMBIE:
-                running.append(" ".join(process.cmdline())[:100])
-        except psutil.NoSuchProcess:
-            pass
-    return running
+from tests.conftest import REPO, alive, write_articles
 
 
 def started_run(tmp_path) -> tuple[subprocess.Popen, list[psutil.Process], list[str], dict]:
     """A `seed-digest run` of 400 files on its own temporary server, once its server and workers are up."""
     seeds, data = tmp_path / "seeds", tmp_path / "data"
-    seeds.mkdir()
-    for n in range(400):
-        (seeds / f"{n:04d}.txt").write_text(" ".join(article(f"topic {n} {m}") for m in range(6)), encoding="utf-8")
+    write_articles(seeds, range(400))
     environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
     command = [sys.executable, "-m", "flows.cli", "run", "--source", str(seeds), "--data", str(data),
                "--workers", "2", "--batch-size", "50", "--no-progress"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import REPO, SEED, article
+from tests.conftest import REPO, SEED, alive, write_articles
 
 PREFECT = str(Path(sys.executable).parent / "prefect")
 
@@ -112,6 +112,16 @@ def test_deployed_flow_runs_on_a_worker_and_writes_parquet(server, tmp_path):
     assert pl.read_parquet(data / "runs" / "*" / "*.parquet")["flow_run_id"].to_list() == [run["id"]]
 
 
+def final_state(env: dict, flow_run_id: str, seconds: float = 300) -> dict:
+    """The flow run's state once it has finished (completed, failed or crashed), within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (state := api(env, "GET", f"/flow_runs/{flow_run_id}")["state"])["type"] not in (
+            "COMPLETED", "FAILED", "CRASHED"):
+        assert time.monotonic() < deadline, state
+        time.sleep(1)
+    return state
+
+
 def wait_for_task_runs(env: dict, more_than: int, run: subprocess.Popen) -> int:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and run.poll() is None:
@@ -129,9 +139,7 @@ def test_a_server_outage_while_batch_tasks_start_never_hangs_a_run(tmp_path):
     real.home.mkdir()
     real.start()
     seeds, data = tmp_path / "seeds", tmp_path / "data"
-    seeds.mkdir()
-    for n in range(600):
-        (seeds / f"{n:04d}.txt").write_text(" ".join(article(f"topic {n} {m}") for m in range(3)), encoding="utf-8")
+    write_articles(seeds, range(600), parts=3)
     env = {**real.env, "SEED_DIGEST_API_LOST_SECONDS": "45"}
     command = [sys.executable, "-m", "flows.cli", "run", "--source", str(seeds), "--data", str(data),
                "--batch-size", "40", "--no-progress"]
@@ -149,9 +157,7 @@ def test_a_server_outage_while_batch_tasks_start_never_hangs_a_run(tmp_path):
         assert run.returncode == 0, out + err
         assert "600" in out
 
-        for n in range(600, 700):
-            (seeds / f"{n:04d}.txt").write_text(" ".join(article(f"new topic {n} {m}") for m in range(3)),
-                                                encoding="utf-8")
+        write_articles(seeds, range(600, 700), topic="new topic", parts=3)
         run = start_run()
         wait_for_task_runs(env, api(env, "POST", "/task_runs/count", {}), run)
         real.stop()
@@ -200,11 +206,7 @@ def test_serve_and_deploy_share_a_server_without_breaking_each_other(server, tmp
                 time.sleep(0.5)
         run = api(server, "POST", f"/deployments/{served['id']}/create_flow_run",
                   {"parameters": {"source": str(seeds), "data_dir": str(data)}})
-        deadline = time.monotonic() + 300
-        while (state := api(server, "GET", f"/flow_runs/{run['id']}")["state"])["type"] not in (
-                "COMPLETED", "FAILED", "CRASHED"):
-            assert time.monotonic() < deadline, state
-            time.sleep(1)
+        state = final_state(server, run["id"])
         assert state["type"] == "COMPLETED", state
         assert pl.read_parquet(data / "summaries" / "*" / "*.parquet").height == 1
         assert_cancelling_a_served_run_ends_it_and_its_workers(server, serving, served, tmp_path)
@@ -224,16 +226,10 @@ def test_serve_and_deploy_share_a_server_without_breaking_each_other(server, tmp
 
 
 def has_workers(pid: int) -> bool:
-    """Whether a live process under `pid` is a pool worker (or their fork server); zombies have ended."""
+    """Whether a live process under `pid` is a pool worker (or their fork server)."""
     import psutil
 
-    for child in psutil.Process(pid).children(recursive=True):
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE and "forkserver" in " ".join(child.cmdline()):
-                return True
-        except psutil.Error:  # ended while we looked
-            pass
-    return False
+    return any("forkserver" in line for line in alive(psutil.Process(pid).children(recursive=True)))
 
 
 def assert_cancelling_a_served_run_ends_it_and_its_workers(env: dict, serving: subprocess.Popen, served: dict,
@@ -243,9 +239,7 @@ def assert_cancelling_a_served_run_ends_it_and_its_workers(env: dict, serving: s
     from tasks.store import exclusive
 
     seeds, data = tmp_path / "many", tmp_path / "many-data"
-    seeds.mkdir()
-    for n in range(400):
-        (seeds / f"{n:04d}.txt").write_text(" ".join(article(f"topic {n} {m}") for m in range(6)), encoding="utf-8")
+    write_articles(seeds, range(400))
     run = api(env, "POST", f"/deployments/{served['id']}/create_flow_run",
               {"parameters": {"source": str(seeds), "data_dir": str(data), "batch_size": 20}})
     deadline = time.monotonic() + 180
@@ -266,10 +260,6 @@ def assert_cancelling_a_served_run_ends_it_and_its_workers(env: dict, serving: s
 
     again = api(env, "POST", f"/deployments/{served['id']}/create_flow_run",  # its concurrency slot is free
                 {"parameters": {"source": str(seeds), "data_dir": str(data), "batch_size": 100}})
-    deadline = time.monotonic() + 300
-    while (state := api(env, "GET", f"/flow_runs/{again['id']}")["state"])["type"] not in ("COMPLETED", "FAILED",
-                                                                                           "CRASHED"):
-        assert time.monotonic() < deadline, state
-        time.sleep(1)
+    state = final_state(env, again["id"])
     assert state["type"] == "COMPLETED", state
     assert pl.read_parquet(data / "runs" / "*" / "*.parquet")["inputs"].to_list() == [400]
