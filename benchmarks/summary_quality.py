@@ -19,7 +19,7 @@ import polars as pl
 
 from tasks.evaluate import LEAD3, bootstrap_interval, paired_differences
 from tasks.schema import METRICS
-from tasks.summarize import DEFAULT_ALGORITHM
+from tasks.summary_options import DEFAULT_ALGORITHM
 
 REPO = Path(__file__).resolve().parent.parent
 CORPORA = [REPO.parent / "shared" / "corpora" / name for name in ("cnndm_dev.jsonl", "bbc_dev.jsonl")]

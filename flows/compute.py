@@ -9,21 +9,18 @@ by input, each in a process of its own, so that the input that kills it becomes 
 
 import multiprocessing
 import os
-import signal
 import threading
-import time
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import psutil
 
+from flows.worker_start import worker_start
 from tasks.batches import Batch, Frames, combine, warm_up
 from tasks.ingest import TransientSourceError
 
 DASK_ADDRESS_SETTING = "SEED_DIGEST_DASK_ADDRESS"
-WORKER_NICENESS = 5
-OWNER_CHECK_SECONDS = 1.0
 BATCH_DEADLINE_BASE_SECONDS = 300.0
 BATCH_DEADLINE_SECONDS_PER_INPUT = 2.0
 
@@ -43,34 +40,11 @@ def deadline_seconds(inputs: int) -> float:
     return BATCH_DEADLINE_BASE_SECONDS + BATCH_DEADLINE_SECONDS_PER_INPUT * inputs
 
 
-def _worker_start(owner: int, owner_started: float) -> None:
-    """In each worker: end when the process that made the pool ends (however it ends), leave Ctrl-C to the flow,
-    and let the flow's own process, which feeds the workers, go first.
-
-    A worker's parent is the fork server, which lives as long as any worker does (each holds its "alive" pipe),
-    so neither the parent's death signal nor the executor's pipes tell a worker that the flow was killed: a
-    thread of its own looks every second."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.nice(WORKER_NICENESS)
-    threading.Thread(target=_end_with, args=(owner, owner_started), daemon=True, name="end-with-owner").start()
-
-
-def _end_with(owner: int, owner_started: float) -> None:
-    while True:
-        time.sleep(OWNER_CHECK_SECONDS)
-        try:
-            if psutil.Process(owner).create_time() == owner_started:
-                continue
-        except psutil.NoSuchProcess:
-            pass
-        os._exit(1)
-
-
 def _processes(workers: int) -> ProcessPoolExecutor:
     """Workers come from a fork server (a clean, single-threaded process), never from the flow's threaded one."""
     owner = psutil.Process()
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
-                               initializer=_worker_start, initargs=(owner.pid, owner.create_time()))
+                               initializer=worker_start, initargs=(owner.pid, owner.create_time()))
 
 
 class LocalPool:

@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
-from flows.compute import run_batch, workers as worker_pool
+from flows.compute import call, run_batch, workers as worker_pool
 from flows.plan import Plan, plan
 from flows.progress import BatchProgress
 from flows.report import publish
@@ -32,7 +32,7 @@ from tasks.ingest import TransientSourceError, discover, unchanged_files
 from tasks.schema import STAGES
 from tasks.store import StagedRun, documents_history, exclusive, new_run_id, recorded_files, recorded_inputs, \
     remove_uncommitted
-from tasks.summarize import DEFAULT_ALGORITHM, SummaryOptions, summarize_documents
+from tasks.summary_options import DEFAULT_ALGORITHM, SummaryOptions
 
 DEFAULT_BATCH_SIZE = 1000
 INGEST_RETRIES = 3
@@ -275,9 +275,9 @@ class DigestRun:
         for input_id, reason, detail in failed.select("input_id", "reason", "detail").iter_rows():
             self.logger.warning("summarizer %s failed on %s (%s: %s); it gets the lead summary",
                                 self.run.summary.algorithm, input_id, reason, detail)
-        lead = summarize_documents(documents, SummaryOptions("lead", self.run.summary.sentences,
-                                                             self.run.summary.ratio, self.run.summary.words))
-        return pl.concat([summary for summary in (summaries, lead) if summary is not None])
+        lead = SummaryOptions("lead", self.run.summary.sentences, self.run.summary.ratio, self.run.summary.words)
+        return pl.concat([summary for summary in (summaries, call(summarize_batch, documents, lead)["summaries"])
+                          if summary is not None])
 
     def _staged_documents(self, ids: pl.Series) -> pl.DataFrame:
         files = self.staged.staged_files("documents")

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from tasks.clean import CleanOptions
 from tasks.dedup import DedupOptions
 from tasks.language import known_language
-from tasks.summarize import SummaryOptions
+from tasks.summary_options import SummaryOptions
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,10 @@
 
 Each takes one batch and returns named frames, always with `rejects` among them, so a batch that fails can be
 run again input by input (`Batch.split`) and each input's failure turned into a reject row of its own.
+
+The flow's process imports this module to hand its functions to the workers, and must not load the stage
+libraries that only the workers use (ftfy, trafilatura, sumy and NLTK: 100 MiB and two seconds of start-up):
+the functions import the modules that need them when they first run.
 """
 
 import os
@@ -10,15 +14,17 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tasks.clean import CleanOptions, article_lines, clean_documents, normalize_inputs
+from tasks.clean import CleanOptions, article_lines, clean_documents
 from tasks.ingest import REJECTS_SCHEMA, InputError, SeedFile, file_reject, read_inputs, reject_row
-from tasks.summarize import SummaryOptions, summarize_documents
+from tasks.summary_options import SummaryOptions
 
 Frames = dict[str, pl.DataFrame]
 
 
 def warm_up() -> None:
-    """Nothing: a worker that runs it has imported this module, and so every stage's libraries."""
+    """Import every stage's libraries, so that a worker started early has them before its first batch."""
+    import tasks.normalize  # noqa: F401
+    import tasks.summarize  # noqa: F401
 
 
 def timed(frames: Frames, began: float) -> Frames:
@@ -41,6 +47,8 @@ def seed_files(files: pl.DataFrame) -> list[SeedFile]:
 def read_files(files: pl.DataFrame) -> Frames:
     """Ingest and normalise seed files (a `files_frame`): `normalized` inputs, `rejects`, and the
     `article_lines` that boilerplate learning needs."""
+    from tasks.normalize import normalize_inputs
+
     began = time.perf_counter()
     inputs, rejects = read_inputs(seed_files(files))
     normalized = normalize_inputs(inputs)
@@ -55,6 +63,8 @@ def clean_batch(normalized: pl.DataFrame, boilerplate: dict[str, set[str]], opti
 
 
 def summarize_batch(documents: pl.DataFrame, options: SummaryOptions) -> Frames:
+    from tasks.summarize import summarize_documents
+
     began = time.perf_counter()
     return timed({"summaries": summarize_documents(documents, options), "rejects": pl.DataFrame(
         schema=REJECTS_SCHEMA)}, began)

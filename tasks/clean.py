@@ -1,9 +1,9 @@
 """Clean: turn decoded inputs into body text, a title and the record of what was stripped.
 
-Two passes over batches. `normalize_inputs` repairs Unicode, extracts HTML/Markdown main text and splits lines;
-the flow then picks, per source, the short lines that recur across many articles (`boilerplate_lines`);
-`clean_documents` strips them, the header block above the headline and trailers such as a "Source" glued to
-the last sentence, and measures what is left.
+Two passes over batches. `normalize_inputs` (tasks/normalize.py) repairs Unicode, extracts HTML/Markdown main
+text and splits lines; the flow then picks, per source, the short lines that recur across many articles
+(`learn_boilerplate`); `clean_documents` strips them, the header block above the headline and trailers such as
+a "Source" glued to the last sentence, and measures what is left.
 """
 
 import hashlib
@@ -11,28 +11,17 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-import ftfy
+import numpy as np
 import polars as pl
-import trafilatura
-from datasketch import MinHash
 
 from tasks.ingest import REJECTS_SCHEMA, RECORD_COLUMNS, InputError, reject_row
 from tasks.language import WORD, detect_language, sentence_spans, tokens, word_count
 
-# Space-like characters become a plain space; invisible ones that break words or hashes go.
-SPACE_LIKE = dict.fromkeys(
-    [0x00A0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000, 0x0009, 0x000B, 0x000C], " "
-)
-INVISIBLE = dict.fromkeys([0x200B, 0x2060, 0xFEFF, 0x00AD], None)
-LINE_BREAKS = dict.fromkeys([0x2028, 0x2029, 0x0085], "\n")
-CHARACTER_MAP = str.maketrans({**SPACE_LIKE, **INVISIBLE, **LINE_BREAKS})
-SPACES = re.compile(r" {2,}")
 # A line ending like a sentence (terminal punctuation, maybe inside quotes or brackets) is body text.
 SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’»)\]]*$")
 # Text after the last sentence end that is a few words without punctuation: "… militia groups. Source"
 GLUED_TRAILER = re.compile(r"^(.*(?<![\s.][A-Z])[.!?…][\"'”’»)\]]*)\s+([^\W\d_][\w'’&\- ]{0,40})$")
 MAX_TRAILER_WORDS = 3
-MIN_WRAP_WIDTH, MAX_WRAP_WIDTH, WRAP_FILL = 40, 100, 0.6  # hard-wrapped text: see unwrap
 # Scrapers' trailers glued to a last line that has no full stop to tell where the text ends: "… out now Source".
 KNOWN_TRAILER = re.compile(r"^(.*\S)\s+(Source|Sources|Advertisement|Read more|Share this article|Related)$")
 MAX_HEADLINE_WORDS = 20
@@ -51,18 +40,9 @@ BYLINE = re.compile(r"^(?:by|words by|reporting by|written by)\s+\S", re.I)
 # A question or exclamation is a headline when it opens the text on a short line of its own.
 HEADLINE_END = re.compile(r"[?!][\"'”’»)\]]*$")
 MINHASH_CHUNK = 4096  # shingles hashed at a time: the minimum over chunks is the minimum over all
+MAX_HASH32 = (1 << 32) - 1
 MAX_BOILERPLATE_WORDS = 15
 BODY_LINE_WORDS = 25
-MARKDOWN_RULES = [
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), ""),
-    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),
-    (re.compile(r"^\s{0,3}(?:[-*+]|\d+[.)])\s+", re.M), ""),
-    (re.compile(r"^\s{0,3}>\s?", re.M), ""),
-    (re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1"), r"\2"),
-    (re.compile(r"^\s{0,3}(?:[-*_]\s*){3,}$", re.M), ""),
-]
-MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", re.M)
-
 NORMALIZED_SCHEMA = {**RECORD_COLUMNS, "title_hint": pl.String, "lines": pl.List(pl.String)}
 DOCUMENTS_SCHEMA = {
     **RECORD_COLUMNS, "title": pl.String, "text": pl.String, "language": pl.String, "word_count": pl.Int32,
@@ -81,74 +61,9 @@ class CleanOptions:
     minhash_seed: int = 1
 
 
-def fix_text(text: str) -> str:
-    """Mojibake, NBSPs and friends, odd line breaks and runs of spaces repaired; curly quotes kept."""
-    text = ftfy.fix_text(text, uncurl_quotes=False, normalization="NFC")
-    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(CHARACTER_MAP)
-    return SPACES.sub(" ", text)
-
-
-def html_main_text(html: str) -> tuple[str | None, str]:
-    """Title and main text of a page (trafilatura), falling back to all visible text for tiny pages."""
-    extracted = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False,
-                                            include_tables=False, favor_precision=True)
-    title = getattr(extracted, "title", None) if extracted is not None else None
-    text = getattr(extracted, "text", None) if extracted is not None else None
-    if not text:
-        text = trafilatura.html2txt(html) or ""
-    return title, text
-
-
-def markdown_text(markdown: str) -> tuple[str | None, str]:
-    """Title (first heading) and plain text of Markdown; headings stay as lines of their own."""
-    heading = MARKDOWN_HEADING.search(markdown)
-    text = MARKDOWN_HEADING.sub(r"\1", markdown)
-    for pattern, replacement in MARKDOWN_RULES:
-        text = pattern.sub(replacement, text)
-    return (heading.group(1) if heading else None), text
-
-
-def unwrap(text: str) -> str:
-    """Text hard-wrapped at a fixed width (e-mail and plain-text wires wrap at 72 or 80 columns) with each
-    paragraph joined back into one line; other text as it is. A paragraph is wrapped when all its lines but the
-    last fill most of the text's widest line, and that width is a terminal's."""
-    lines = text.split("\n")
-    width = max((len(line.rstrip()) for line in lines), default=0)
-    if not MIN_WRAP_WIDTH <= width <= MAX_WRAP_WIDTH:
-        return text
-    paragraphs = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        rows = [row.strip() for row in paragraph.split("\n") if row.strip()]
-        wrapped = len(rows) > 1 and all(len(row) >= WRAP_FILL * width for row in rows[:-1])
-        paragraphs.append(" ".join(rows) if wrapped else "\n".join(rows))
-    return "\n\n".join(paragraphs)
-
-
-def text_lines(text: str) -> list[str]:
-    return [line.strip() for line in text.split("\n") if line.strip()]
-
-
 def line_key(line: str) -> str:
     """What makes two lines the same line for boilerplate counting: case and punctuation ignored."""
     return " ".join(tokens(line))
-
-
-def normalize_inputs(inputs: pl.DataFrame) -> pl.DataFrame:
-    """Main text of each input, repaired and split into lines; the title of HTML/Markdown joins the hint."""
-    rows = []
-    for row in inputs.iter_rows(named=True):
-        raw, title = row["raw"], row["title_hint"]
-        if row["format"] == "html":
-            page_title, raw = html_main_text(raw)
-            title = title or page_title
-        elif row["format"] == "md":
-            heading, raw = markdown_text(raw)
-            title = title or heading
-        text = fix_text(raw)
-        rows.append({**{key: row[key] for key in RECORD_COLUMNS},
-                     "title_hint": fix_text(title).strip() if title else None,
-                     "lines": text_lines(unwrap(text) if row["format"] in ("txt", "md") else text)})
-    return pl.DataFrame(rows, schema=NORMALIZED_SCHEMA)
 
 
 ARTICLE_LINES_SCHEMA = {"input_id": pl.String, "source": pl.String, "article": pl.UInt64, "key": pl.String}
@@ -283,27 +198,41 @@ def text_hash(text: str, tokens_: list[str] | None = None) -> str:
 
 
 def minhash_signature(text: str, options: CleanOptions, tokens_: list[str] | None = None) -> list[int]:
-    """MinHash (datasketch, affine32 scheme, SHA-1 of each shingle) over word shingles of the normalised tokens."""
+    """MinHash over word shingles of the normalised tokens: datasketch's affine32 scheme with SHA-1 of each
+    shingle, computed here with numpy, so that the workers do not import datasketch, whose LSH module needs
+    SciPy (48 MiB and a second of start-up a process). A test pins it to datasketch's own values."""
     words_ = tokens(text) if tokens_ is None else tokens_
     size = options.shingle_words
-    shingles = {" ".join(words_[i:i + size]) for i in range(max(1, len(words_) - size + 1))}
-    signature = MinHash(num_perm=options.num_perm, seed=options.minhash_seed, scheme="affine32",
-                        hashfunc=_sha1_32, permutations=_permutations(options.num_perm, options.minhash_seed))
-    shingles = list(shingles)
-    for start in range(0, len(shingles), MINHASH_CHUNK):  # datasketch holds shingles x permutations at once
-        signature.update_batch([shingle.encode() for shingle in shingles[start:start + MINHASH_CHUNK]])
-    return signature.hashvalues.tolist()
+    shingles = list({" ".join(words_[i:i + size]) for i in range(max(1, len(words_) - size + 1))})
+    a, b = _permutations(options.num_perm, options.minhash_seed)
+    signature = np.full(options.num_perm, MAX_HASH32, dtype=np.uint32)
+    for start in range(0, len(shingles), MINHASH_CHUNK):  # shingles x permutations at once, in bounded chunks
+        hashes = np.fromiter((_sha1_32(shingle.encode()) for shingle in shingles[start:start + MINHASH_CHUNK]),
+                             dtype=np.uint32)
+        signature = np.minimum(signature, (_fmix32(hashes)[:, None] * a + b).min(axis=0))
+    return signature.tolist()
 
 
 def _sha1_32(data: bytes) -> int:
-    """datasketch's sha1_hash32 (the first four bytes of SHA-1, little-endian), without struct's overhead."""
+    """datasketch's sha1_hash32: the first four bytes of SHA-1, little-endian."""
     return int.from_bytes(hashlib.sha1(data).digest()[:4], "little")
 
 
+def _fmix32(hashes: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer, which datasketch's affine schemes apply before permuting."""
+    hashes = hashes ^ (hashes >> np.uint32(16))
+    hashes = hashes * np.uint32(0x85EBCA6B)
+    hashes = hashes ^ (hashes >> np.uint32(13))
+    hashes = hashes * np.uint32(0xC2B2AE35)
+    return hashes ^ (hashes >> np.uint32(16))
+
+
 @lru_cache(maxsize=None)
-def _permutations(num_perm: int, seed: int):
-    """datasketch draws a MinHash's permutations anew for every object: draw them once per worker."""
-    return MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutations h -> a * h + b (mod 2^32, `a` odd), drawn as it draws them."""
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    return a, generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
 
 
 def clean_documents(normalized: pl.DataFrame, boilerplate: dict[str, set[str]], options: CleanOptions,

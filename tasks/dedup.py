@@ -17,7 +17,6 @@ from functools import lru_cache
 
 import numpy as np
 import polars as pl
-from datasketch import MinHashLSH
 
 from tasks.schema import DOCUMENTS, DUPLICATES
 
@@ -46,16 +45,22 @@ class DedupOptions:
     @property
     def banding(self) -> tuple[int, int]:
         """(bands, rows per band): datasketch's optimal banding for the candidate threshold."""
-        return _banding(self.candidate_threshold, self.num_perm)
+        return STORED_BANDING if self == DedupOptions() else optimal_banding(self.candidate_threshold, self.num_perm)
 
 
 @lru_cache(maxsize=None)
-def _banding(threshold: float, num_perm: int) -> tuple[int, int]:
+def optimal_banding(threshold: float, num_perm: int) -> tuple[int, int]:
+    """datasketch's banding, imported only here: it brings SciPy (60 MiB and a second), which a run with the
+    default options does without."""
+    from datasketch import MinHashLSH
+
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     return lsh.b, lsh.r
 
 
-STORED_BANDING = DedupOptions().banding  # the banding of the stored lsh_bands column
+# The banding of the stored lsh_bands column, part of the tables' format: datasketch's optimum for the default
+# options (candidates from 0.6, 128 permutations), which a test checks.
+STORED_BANDING = (18, 7)
 
 
 def band_keys(signatures: np.ndarray, banding: tuple[int, int]) -> np.ndarray:

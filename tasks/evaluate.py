@@ -20,10 +20,12 @@ import numpy as np
 import polars as pl
 from rouge_score import rouge_scorer
 
-from tasks.clean import fix_text, strip_boilerplate, text_lines
+from tasks.clean import strip_boilerplate
+from tasks.normalize import fix_text, text_lines
 from tasks.language import detect_language, word_count
 from tasks.schema import METRICS
-from tasks.summarize import ALGORITHMS, SummaryOptions, summarize
+from tasks.summarize import ALGORITHMS, summarize
+from tasks.summary_options import SummaryOptions
 
 LEAD3 = "lead3"
 REFERENCE_LENGTH = "reference words"

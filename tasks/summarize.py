@@ -5,7 +5,6 @@ data is needed; stemmers and stop words are sumy's, chosen by each document's de
 """
 
 from collections import Counter
-from dataclasses import dataclass
 from functools import lru_cache
 
 import polars as pl
@@ -20,11 +19,11 @@ from sumy.summarizers.sum_basic import SumBasicSummarizer
 from sumy.summarizers.text_rank import TextRankSummarizer
 from sumy.utils import get_stop_words
 
-from tasks.language import SUMY_LANGUAGES, Span, WordTokenizer, sentence_spans, word_count, words
+from tasks.language import SUMY_LANGUAGES, Span, WordTokenizer, sentence_spans, words
+from tasks.summary_options import SummaryOptions
 from tasks.summarizers import (LeadBiasedCentralitySummarizer, LeadSummarizer, OrderedLsaSummarizer,
                                PositionalCentralitySummarizer)
 
-DEFAULT_ALGORITHM = "leadrank"
 ALGORITHMS = {
     "leadrank": LeadBiasedCentralitySummarizer, "lexrank": LexRankSummarizer, "textrank": TextRankSummarizer,
     "lsa": OrderedLsaSummarizer, "luhn": LuhnSummarizer, "kl": KLSummarizer, "sumbasic": SumBasicSummarizer,
@@ -43,52 +42,6 @@ SUMMARIES_SCHEMA = {
     "ratio": pl.Float64, "words_requested": pl.Int32, "summary": pl.String,
     "sentences": pl.List(pl.Struct({"index": pl.Int32, "start": pl.Int32, "end": pl.Int32, "text": pl.String})),
 }
-
-
-@dataclass(frozen=True)
-class WordBudget:
-    """sumy's count as a callable: the best-rated sentences, in rank order, until the summary holds `words` words."""
-
-    words: int
-
-    def __call__(self, ranked):
-        chosen, total = [], 0
-        for info in ranked:
-            if total >= self.words:
-                break
-            chosen.append(info)
-            total += word_count(str(info.sentence))
-        return chosen
-
-
-@dataclass(frozen=True)
-class SummaryOptions:
-    """Which summarizer, and how long: a number of sentences, a ratio of the document's sentences, or a number
-    of words (whole sentences are added in rank order until the summary reaches it)."""
-
-    algorithm: str = DEFAULT_ALGORITHM
-    sentences: int | None = 3
-    ratio: float | None = None
-    words: int | None = None
-
-    def __post_init__(self):
-        if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
-        if [self.sentences, self.ratio, self.words].count(None) != 2:
-            raise ValueError("give the summary length as one of a number of sentences, a ratio or a number of words")
-        if self.sentences is not None and self.sentences < 1:
-            raise ValueError(f"sentences must be at least 1, not {self.sentences}")
-        if self.ratio is not None and not 0 < self.ratio <= 1:
-            raise ValueError(f"ratio must be in (0, 1], not {self.ratio}")
-        if self.words is not None and self.words < 1:
-            raise ValueError(f"words must be at least 1, not {self.words}")
-
-    def count(self, sentences: list[str]) -> int | WordBudget | None:
-        """sumy's sentences_count for a document of these sentences; None: take them all."""
-        if self.words is not None:
-            return WordBudget(self.words) if sum(map(word_count, sentences)) > self.words else None
-        wanted = self.sentences if self.sentences is not None else max(1, round(self.ratio * len(sentences)))
-        return wanted if wanted < len(sentences) else None
 
 
 @lru_cache(maxsize=None)

@@ -2,9 +2,9 @@
 
 import polars as pl
 
-from tasks.clean import (CleanOptions, boilerplate_lines, clean_documents, fix_text, html_main_text,
-                         markdown_text, normalize_inputs, strip_boilerplate, text_hash)
+from tasks.clean import CleanOptions, boilerplate_lines, clean_documents, strip_boilerplate, text_hash
 from tasks.ingest import discover, read_inputs
+from tasks.normalize import fix_text, html_main_text, markdown_text, normalize_inputs, text_lines, unwrap
 
 
 def cleaned(folder) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -163,8 +163,6 @@ def test_text_hard_wrapped_at_72_columns_keeps_its_first_line_and_its_headline()
     paragraphs = [" ".join(BODY) * 2, "The mayor said the town would rebuild, and that help was on its way from the "
                                       "capital, where ministers met late into the night to agree on the funds."]
     wrapped = "Storm floods the coast\n\n" + "\n\n".join(textwrap.fill(p, 72) for p in paragraphs) + "\n"
-    from tasks.clean import text_lines, unwrap
-
     title, body, _ = strip_boilerplate(text_lines(unwrap(fix_text(wrapped))), set(), None)
     assert title == "Storm floods the coast"
     assert body == paragraphs

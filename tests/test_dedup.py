@@ -3,7 +3,7 @@
 import polars as pl
 
 from tasks.clean import CleanOptions, DOCUMENTS_SCHEMA, minhash_signature, text_hash
-from tasks.dedup import DedupOptions, deduplicate, no_history, with_band_keys
+from tasks.dedup import STORED_BANDING, DedupOptions, deduplicate, no_history, optimal_banding, with_band_keys
 from tests.conftest import article
 
 OPTIONS = CleanOptions()
@@ -84,3 +84,25 @@ def test_stored_documents_without_band_keys_or_under_another_threshold_are_found
         canonical, duplicates = deduplicate(documents({"new.txt": near}), [part], options)
         assert canonical.height == 0
         assert duplicates.select("canonical_id", "method").row(0) == ("id-old.txt", "near")
+
+
+def test_minhash_signatures_are_datasketch_affine32_values_so_stored_signatures_stay_comparable():
+    from datasketch import MinHash
+
+    from tasks.clean import _sha1_32
+    from tasks.language import tokens
+
+    many = " ".join(f"w{i}" for i in range(9000))  # more shingles than one chunk
+    for text in ("", "one", LONG, many):
+        for options in (OPTIONS, CleanOptions(num_perm=64, minhash_seed=7)):
+            words = tokens(text)
+            expected = MinHash(num_perm=options.num_perm, seed=options.minhash_seed, scheme="affine32",
+                               hashfunc=_sha1_32)
+            expected.update_batch([" ".join(words[i:i + 3]).encode() for i in range(max(1, len(words) - 2))])
+            assert minhash_signature(text, options) == expected.hashvalues.tolist()
+
+
+def test_the_stored_banding_is_datasketchs_optimum_for_the_default_options():
+    options = DedupOptions()
+    assert optimal_banding(options.candidate_threshold, options.num_perm) == STORED_BANDING == options.banding
+    assert DedupOptions(threshold=0.9).banding == optimal_banding(0.7, 128) != STORED_BANDING

@@ -88,7 +88,8 @@ def test_evaluation_flow_stores_parquet_a_report_and_an_artifact(tmp_path):
 def test_a_document_with_several_references_is_scored_against_each(tmp_path):
     from rouge_score import rouge_scorer
 
-    from tasks.summarize import SummaryOptions, summarize
+    from tasks.summarize import summarize
+    from tasks.summary_options import SummaryOptions
 
     path = tmp_path / "multi.jsonl"
     text = article("the dam", 5) + "\n\n" + article("the dam budget", 5)

@@ -3,7 +3,8 @@
 import pytest
 
 from tasks.language import word_count
-from tasks.summarize import ALGORITHMS, DEFAULT_ALGORITHM, SummaryOptions, summarize
+from tasks.summarize import ALGORITHMS, summarize
+from tasks.summary_options import ALGORITHM_NAMES, DEFAULT_ALGORITHM, SummaryOptions
 from tests.conftest import article
 
 TEXT = "\n\n".join(article(topic, 5) for topic in ("the dam", "the new road", "the school"))
@@ -16,6 +17,10 @@ def test_every_algorithm_returns_source_sentences_in_order_with_spans(algorithm)
     assert [s["index"] for s in sentences] == sorted(s["index"] for s in sentences)
     for s in sentences:
         assert TEXT[s["start"]:s["end"]] == s["text"]
+
+
+def test_the_options_name_exactly_the_algorithms_summarize_implements():
+    assert tuple(ALGORITHMS) == ALGORITHM_NAMES
 
 
 def test_ratio_sets_the_length_from_the_sentence_count():
@@ -102,7 +107,8 @@ PINNED = {"leadrank": [0, 1, 2], "lexrank": [8, 9, 12], "textrank": [1, 2, 6], "
 
 
 def test_summaries_are_the_same_as_before_the_speed_up(seed_text):
-    from tasks.clean import fix_text, strip_boilerplate, text_lines
+    from tasks.clean import strip_boilerplate
+    from tasks.normalize import fix_text, text_lines
 
     title, body, _ = strip_boilerplate(text_lines(fix_text(seed_text)), set(), None)
     text = "\n\n".join(body)

@@ -1,0 +1,59 @@
+"""What a summary is asked to be: which algorithm, and how long.
+
+Free of sumy and NLTK (tasks/summarize.py implements the algorithms named here), so that the command line and
+the flow's own process can check and plan a run without loading them.
+"""
+
+from dataclasses import dataclass
+
+from tasks.language import word_count
+
+DEFAULT_ALGORITHM = "leadrank"
+ALGORITHM_NAMES = ("leadrank", "lexrank", "textrank", "lsa", "luhn", "kl", "sumbasic", "reduction", "edmundson", "lead",
+                   "pacsum")
+
+
+@dataclass(frozen=True)
+class WordBudget:
+    """sumy's count as a callable: the best-rated sentences, in rank order, until the summary holds `words` words."""
+
+    words: int
+
+    def __call__(self, ranked):
+        chosen, total = [], 0
+        for info in ranked:
+            if total >= self.words:
+                break
+            chosen.append(info)
+            total += word_count(str(info.sentence))
+        return chosen
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    """Which summarizer, and how long: a number of sentences, a ratio of the document's sentences, or a number
+    of words (whole sentences are added in rank order until the summary reaches it)."""
+
+    algorithm: str = DEFAULT_ALGORITHM
+    sentences: int | None = 3
+    ratio: float | None = None
+    words: int | None = None
+
+    def __post_init__(self):
+        if self.algorithm not in ALGORITHM_NAMES:
+            raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {', '.join(ALGORITHM_NAMES)}")
+        if [self.sentences, self.ratio, self.words].count(None) != 2:
+            raise ValueError("give the summary length as one of a number of sentences, a ratio or a number of words")
+        if self.sentences is not None and self.sentences < 1:
+            raise ValueError(f"sentences must be at least 1, not {self.sentences}")
+        if self.ratio is not None and not 0 < self.ratio <= 1:
+            raise ValueError(f"ratio must be in (0, 1], not {self.ratio}")
+        if self.words is not None and self.words < 1:
+            raise ValueError(f"words must be at least 1, not {self.words}")
+
+    def count(self, sentences: list[str]) -> int | WordBudget | None:
+        """sumy's sentences_count for a document of these sentences; None: take them all."""
+        if self.words is not None:
+            return WordBudget(self.words) if sum(map(word_count, sentences)) > self.words else None
+        wanted = self.sentences if self.sentences is not None else max(1, round(self.ratio * len(sentences)))
+        return wanted if wanted < len(sentences) else None
