@@ -147,10 +147,6 @@ def main(argv: list[str] | None = None) -> int:
         status, message = answer
         console.print(message)
         return status
-    if not (args.dask_address or os.environ.get("SEED_DIGEST_DASK_ADDRESS")):
-        from flows.compute import prestart
-
-        prestart(args.workers)  # the workers import the stage libraries while Prefect starts
     signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: Prefect records the run as crashed, the workers are killed
     try:
         return run_flow(args, console, server, length)
@@ -230,6 +226,12 @@ def run_flow(args, console, server, length) -> int:
 
     if server is not None:
         server.wait()
+    if not (args.dask_address or os.environ.get("SEED_DIGEST_DASK_ADDRESS")):
+        from flows.compute import prestart
+
+        # The workers import the stage libraries while the flow run starts and lists the source: started
+        # earlier, they would take CPU from the server's boot, which is what the command waits for.
+        prestart(args.workers)
     try:
         state = digest(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=length.sentences,
                        ratio=length.ratio, words=length.words, language=args.language, batch_size=args.batch_size,

@@ -157,7 +157,7 @@ class _Current:
 
 
 def prestart(count: int | None = None) -> None:
-    """Start a command's local pool before its flow does, so its workers start while Prefect does."""
+    """Start a command's local pool before its flow does, so its workers import while the flow run starts."""
     _Current.prestarted = LocalPool(count or os.cpu_count() or 1)
     _Current.prestarted.warm_up()
 
