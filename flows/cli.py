@@ -87,7 +87,30 @@ def served_deployments(prefect_yaml: str) -> list:
     return deployments
 
 
+def temporary_server() -> TemporaryServer | None:
+    """A temporary Prefect server for this command, booting from now on, unless PREFECT_API_URL names one."""
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    server = TemporaryServer()
+    # At exit Prefect sends its last events and logs: registered before Prefect's own exit handlers, the server
+    # stops after them (they run last registered first).
+    atexit.register(server.stop)
+    return server
+
+
+def start_workers(server: TemporaryServer | None, count: int | None, dask_address: str | None = None) -> None:
+    """Once the server answers, the local worker pool, which imports the stage libraries while the flow run
+    starts: started earlier, it would take CPU from the server's boot, which is what the command waits for."""
+    if server is not None:
+        server.wait()
+    if not (dask_address or os.environ.get("SEED_DIGEST_DASK_ADDRESS")):
+        from flows.compute import prestart
+
+        prestart(count)
+
+
 def run_evaluation(args, console) -> int:
+    server = temporary_server()  # it boots while we check
     from flows.evaluate import evaluate
     from tasks.evaluate import EvaluationOptions
 
@@ -100,6 +123,7 @@ def run_evaluation(args, console) -> int:
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
+    start_workers(server, None)
     state = evaluate(corpus=args.corpus, data_dir=args.data, algorithms=algorithms, language=args.language,
                      resamples=args.resamples, return_state=True)
     if state.is_failed():
@@ -129,11 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         console.print(f"[red]error:[/red] {problem}")
         return 2
-    server = None if os.environ.get("PREFECT_API_URL") else TemporaryServer()  # it boots while we check
-    if server is not None:
-        # At exit Prefect sends its last events and logs: registered before Prefect's own exit handlers, the
-        # server stops after them (they run last registered first).
-        atexit.register(server.stop)
+    server = temporary_server()  # it boots while we check
     answer = answer_without_prefect(args)
     from flows.plan import plan  # the stage libraries load while the server starts
 
@@ -224,14 +244,7 @@ def run_flow(args, console, server, length) -> int:
 
     from flows.digest import digest
 
-    if server is not None:
-        server.wait()
-    if not (args.dask_address or os.environ.get("SEED_DIGEST_DASK_ADDRESS")):
-        from flows.compute import prestart
-
-        # The workers import the stage libraries while the flow run starts and lists the source: started
-        # earlier, they would take CPU from the server's boot, which is what the command waits for.
-        prestart(args.workers)
+    start_workers(server, args.workers, args.dask_address)
     try:
         state = digest(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=length.sentences,
                        ratio=length.ratio, words=length.words, language=args.language, batch_size=args.batch_size,

@@ -13,7 +13,7 @@ from prefect.utilities.annotations import unmapped
 from flows.compute import call, workers
 from tasks.evaluate import EvaluationOptions, load_corpus, markdown_report, score_documents, summarize_scores
 from tasks.store import new_run_id, write_part
-from tasks.summarize import ALGORITHMS
+from tasks.summary_options import ALGORITHM_NAMES
 
 
 @task(name="score-batch", cache_policy=NO_CACHE)
@@ -23,14 +23,15 @@ def score_batch(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.DataFram
 
 @flow(name="seed-digest-evaluate", task_runner=ThreadPoolTaskRunner(max_workers=16), validate_parameters=True)
 def evaluate(corpus: str, data_dir: str = "data", algorithms: list[str] | None = None, language: str | None = None,
-             batch_size: int = 50, resamples: int = 1000) -> str:
+             batch_size: int = 10, resamples: int = 1000) -> str:
     """Score `algorithms` (default: all) and Lead-3 on `corpus`; returns the Markdown report it also stores.
 
     Writes data_dir/evaluations (means and intervals per algorithm), data_dir/evaluation_scores (per document)
     and data_dir/reports/evaluation-<id>.md, and publishes the report as a Prefect artifact.
     """
-    options = EvaluationOptions(algorithms=tuple(algorithms or ALGORITHMS), language=language, resamples=resamples)
-    documents = load_corpus(corpus, language)
+    options = EvaluationOptions(algorithms=tuple(algorithms or ALGORITHM_NAMES), language=language,
+                                resamples=resamples)
+    documents = load_corpus(corpus)
     started = datetime.now(timezone.utc)
     evaluation_id = new_run_id(started)
     chunks = [documents.slice(offset, batch_size) for offset in range(0, documents.height, batch_size)]

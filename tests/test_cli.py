@@ -89,3 +89,25 @@ def test_a_held_data_folder_is_answered_after_the_lock_timeout_and_the_message_i
             assert time.monotonic() - began < float(timeout) + 15
             assert busy.stderr.strip().splitlines()[-1].startswith("error: another seed-digest run is writing")
             assert busy.stdout == ""
+
+
+def test_cli_evaluates_a_one_document_corpus_on_its_temporary_server(tmp_path):
+    import json
+
+    from tests.conftest import article
+
+    corpus = tmp_path / "one.jsonl"
+    text = article("the dam", 5) + "\n\n" + article("the dam budget", 5)
+    corpus.write_text(json.dumps({"id": "d1", "text": text, "reference": text.split(". ")[0] + "."}) + "\n",
+                      encoding="utf-8")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    env.pop("PREFECT_API_URL", None)
+    command = [sys.executable, "-m", "flows.cli", "evaluate", "--corpus", str(corpus), "--data", str(tmp_path / "d")]
+    done = subprocess.run([*command, "--algorithms", "lead,leadrank"], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr and "| **lead3** (baseline) |" in done.stdout
+    scores = pl.read_parquet(tmp_path / "d" / "evaluation_scores" / "*" / "*.parquet")
+    assert sorted(scores["algorithm"]) == ["lead", "lead3", "leadrank"] and set(scores["doc_id"]) == {"d1"}
+    refused = subprocess.run([*command, "--algorithms", "nope"], capture_output=True, text=True, env=env, timeout=600)
+    assert refused.returncode == 2 and "unknown algorithm(s) nope" in refused.stderr

@@ -23,7 +23,7 @@ def write_corpus(path, count: int = 4):
 
 
 def test_lead3_and_every_algorithm_get_rouge_f1_per_document(tmp_path):
-    corpus = load_corpus(write_corpus(tmp_path / "c.jsonl"), "en")
+    corpus = load_corpus(write_corpus(tmp_path / "c.jsonl"))
     scores = score_documents(corpus, EvaluationOptions(algorithms=("lead", "lexrank")))
     assert scores.height == 4 * 3
     assert set(scores["algorithm"]) == {LEAD3, "lead", "lexrank"}
@@ -37,7 +37,7 @@ def test_lead3_and_every_algorithm_get_rouge_f1_per_document(tmp_path):
 
 
 def test_means_come_with_a_bootstrap_interval_and_lead3_first(tmp_path):
-    corpus = load_corpus(write_corpus(tmp_path / "c.jsonl", 6), "en")
+    corpus = load_corpus(write_corpus(tmp_path / "c.jsonl", 6))
     options = EvaluationOptions(algorithms=("lexrank", "lead"), resamples=200)
     table = summarize_scores(score_documents(corpus, options), options)
     assert table["algorithm"].to_list()[0] == LEAD3
@@ -47,7 +47,7 @@ def test_means_come_with_a_bootstrap_interval_and_lead3_first(tmp_path):
 
 
 def test_paired_differences_line_up_documents(tmp_path):
-    corpus = load_corpus(write_corpus(tmp_path / "c.jsonl"), "en")
+    corpus = load_corpus(write_corpus(tmp_path / "c.jsonl"))
     scores = score_documents(corpus, EvaluationOptions(algorithms=("lead",)))
     differences = paired_differences(scores.reverse(), "lead")  # order of rows does not matter
     by_doc = {row["doc_id"]: row for row in scores.iter_rows(named=True) if row["algorithm"] == LEAD3}
@@ -95,7 +95,7 @@ def test_a_document_with_several_references_is_scored_against_each(tmp_path):
     text = article("the dam", 5) + "\n\n" + article("the dam budget", 5)
     references = ["\n".join(text.replace("\n\n", " ").split(". ")[:2]), "A final vote on the dam is expected."]
     path.write_text(json.dumps({"id": "d", "text": text, "reference": references}) + "\n", encoding="utf-8")
-    corpus = load_corpus(path, "en")
+    corpus = load_corpus(path)
     lead = score_documents(corpus, EvaluationOptions(algorithms=("lead",))).filter(pl.col("algorithm") == "lead")
     lead = lead.row(0, named=True)
     budget = round((len(references[0].split()) + len(references[1].split())) / 2)
@@ -114,13 +114,13 @@ def test_a_reference_that_is_neither_a_summary_nor_a_list_of_them_is_refused(tmp
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({"id": "d", "text": article("the dam", 5), "reference": []}) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="line 1: reference must be"):
-        load_corpus(path, "en")
+        load_corpus(path)
 
 
 def test_the_report_prints_each_algorithms_paired_difference_from_lead3(tmp_path):
     from tasks.evaluate import markdown_report
 
-    corpus = load_corpus(write_corpus(tmp_path / "c.jsonl", 6), "en")
+    corpus = load_corpus(write_corpus(tmp_path / "c.jsonl", 6))
     options = EvaluationOptions(algorithms=("lead",), resamples=200)
     table = summarize_scores(score_documents(corpus, options), options)
     lead = table.filter(pl.col("algorithm") == "lead").row(0, named=True)
