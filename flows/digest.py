@@ -1,7 +1,7 @@
 """The seed-digest flow: the source streams through read -> clean -> deduplicate -> summarise in batches.
 
 Two passes over the new inputs, so memory stays bounded whatever the corpus size: the first reads and
-normalises them (spilling each batch to disk) and collects what boilerplate learning needs; the second cleans,
+normalises them, spilling each batch and the lines boilerplate learning counts to disk; the second cleans,
 deduplicates (against the store and the batches before it), summarises, and stages each batch's rows as hidden
 Parquet files, which are published together at the end with the run's row in `runs` (the commit). Each batch
 of each stage is one Prefect task, run in this process, whose pure function runs on the run's pool of worker
@@ -203,8 +203,9 @@ class DigestRun:
         self.report.run_id = None
         return self.samples
 
-    def read(self, file_batches: list[pl.DataFrame]) -> tuple[list, pl.DataFrame]:
-        """Pass 1: read and normalise the files; new inputs are spilled, ingest rejects staged."""
+    def read(self, file_batches: list[pl.DataFrame]) -> tuple[list, pl.LazyFrame]:
+        """Pass 1: read and normalise the files; new inputs and their article lines are spilled, ingest rejects
+        staged."""
         known = pl.Series(sorted(recorded_inputs(self.run.data_dir)), dtype=pl.String)
         self.progress.stage("read", len(file_batches))
         spilled, lines = [], []
@@ -217,10 +218,12 @@ class DigestRun:
             self._reject(rejects)
             if normalized.height:
                 spilled.append(self.staged.spill(normalized))
-                lines.append(frames["article_lines"].filter(pl.col("input_id").is_in(normalized["input_id"].implode())))
+                lines.append(self.staged.spill(frames["article_lines"].filter(
+                    pl.col("input_id").is_in(normalized["input_id"].implode()))))
             self.report.inputs += normalized.height + rejects.height
             self.report.already_recorded += found - normalized.height - rejects.height
-        return spilled, pl.concat(lines) if lines else pl.DataFrame(schema=ARTICLE_LINES_SCHEMA)
+        return spilled, (pl.scan_parquet(lines, schema=ARTICLE_LINES_SCHEMA) if lines
+                         else pl.LazyFrame(schema=ARTICLE_LINES_SCHEMA))
 
     def digest(self, spilled: list, boilerplate: dict[str, set[str]]) -> None:
         """Pass 2: clean, deduplicate and summarise each spilled batch, staging its rows."""

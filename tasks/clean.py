@@ -74,7 +74,7 @@ def article_lines(normalized: pl.DataFrame) -> pl.DataFrame:
 
     An article is named by (a hash of) the words of its first long line, so copies of one story count once,
     even when a reprint changed its case, quotes or commas. These rows are
-    what boilerplate learning needs of a batch: the run concatenates them and calls `learn_boilerplate`.
+    what boilerplate learning needs of a batch: the run spills them and calls `learn_boilerplate` on them all.
     """
     long_line = pl.element().str.count_matches(r"\S+") > MAX_BOILERPLATE_WORDS
     articles = normalized.select(
@@ -95,9 +95,12 @@ def article_lines(normalized: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([named, lines]).unique(maintain_order=True).cast(ARTICLE_LINES_SCHEMA)
 
 
-def learn_boilerplate(article_lines_: pl.DataFrame, options: CleanOptions) -> dict[str, set[str]]:
-    """Per source, the keys of short lines that occur in enough of its distinct articles to be site chrome."""
-    rows = article_lines_.select("source", "article", "key").unique()
+def learn_boilerplate(article_lines_: pl.DataFrame | pl.LazyFrame, options: CleanOptions) -> dict[str, set[str]]:
+    """Per source, the keys of short lines that occur in enough of its distinct articles to be site chrome.
+
+    Given the lines of a whole run as a scan of spilled batches, polars' streaming engine counts them out of
+    core: the run's memory does not grow with its corpus."""
+    rows = article_lines_.lazy().select("source", "article", "key").unique()
     counted = rows.filter(pl.col("key").is_null()).group_by("source").agg(pl.len().alias("articles"))
     repeated = (
         rows.filter(pl.col("key").is_not_null())
@@ -110,7 +113,7 @@ def learn_boilerplate(article_lines_: pl.DataFrame, options: CleanOptions) -> di
         )
     )
     found: dict[str, set[str]] = {}
-    for source, key in repeated.select("source", "key").iter_rows():
+    for source, key in repeated.select("source", "key").collect(engine="streaming").iter_rows():
         found.setdefault(source, set()).add(key)
     return found
 

@@ -3,7 +3,8 @@
 Each document is cleaned as a digest run cleans it, then summarised by every algorithm at the reference's
 length in words (whole sentences in the algorithm's rank order until the summary reaches the reference's word
 count: highlights are shorter sentences than an article's, so a count of sentences would be the wrong length);
-Lead-3 takes the first three sentences, whatever their length.
+Lead-3 takes the first three sentences, whatever their length, and so does the default summarizer a second time
+(the length a run gives it), so that it is compared with Lead-3 at both lengths.
 Scores are rouge-score's ROUGE-1, ROUGE-2 and ROUGE-Lsum F1 with Porter stemming, summary and reference one
 sentence per line; corpus means carry a 95 % bootstrap confidence interval over documents. A document may have
 several references (human summaries usually come several to a document): each summary is scored against every
@@ -28,16 +29,18 @@ from tasks.language import detect_language, word_count
 from tasks.normalize import fix_text, text_lines
 from tasks.schema import METRICS
 from tasks.summarize import summarize
-from tasks.summary_options import ALGORITHM_NAMES, SummaryOptions
+from tasks.summary_options import ALGORITHM_NAMES, DEFAULT_ALGORITHM, SummaryOptions
 
 LEAD3 = "lead3"
 REFERENCE_LENGTH = "reference words"
-LEAD3_LENGTH = "3 sentences"
+LEAD3_SENTENCES = 3
+LEAD3_LENGTH = f"{LEAD3_SENTENCES} sentences"
 CORPUS_SCHEMA = {"doc_id": pl.String, "title": pl.String, "text": pl.String, "references": pl.List(pl.String)}
 STEM_CACHE_WORDS = 100_000
-SCORES_SCHEMA = {"doc_id": pl.String, "algorithm": pl.String, "references": pl.Int32, "summary_sentences": pl.Int32,
-                 "reference_sentences": pl.Int32, "summary_words": pl.Int32, "reference_words": pl.Int32,
-                 **{metric: pl.Float64 for metric in METRICS}, **{f"{metric}_max": pl.Float64 for metric in METRICS}}
+SCORES_SCHEMA = {"doc_id": pl.String, "algorithm": pl.String, "length": pl.String, "references": pl.Int32,
+                 "summary_sentences": pl.Int32, "reference_sentences": pl.Int32, "summary_words": pl.Int32,
+                 "reference_words": pl.Int32, **{metric: pl.Float64 for metric in METRICS},
+                 **{f"{metric}_max": pl.Float64 for metric in METRICS}}
 
 
 @dataclass(frozen=True)
@@ -116,13 +119,16 @@ def score_documents(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.Data
         wanted = ["\n".join(lines) for lines in split]
         budget = round(float(np.mean([word_count(reference) for reference in references])))
         sentences = round(float(np.mean([len(lines) for lines in split])))
-        runs = [(LEAD3, SummaryOptions(algorithm="lead", sentences=3))] + [
-            (name, SummaryOptions(algorithm=name, sentences=None, words=budget)) for name in options.algorithms]
-        for label, length in runs:
+        runs = [(LEAD3, LEAD3_LENGTH, SummaryOptions(algorithm="lead", sentences=LEAD3_SENTENCES))] + [
+            (name, REFERENCE_LENGTH, SummaryOptions(algorithm=name, sentences=None, words=budget))
+            for name in options.algorithms]
+        if DEFAULT_ALGORITHM in options.algorithms:
+            runs.append((DEFAULT_ALGORITHM, LEAD3_LENGTH, SummaryOptions(sentences=LEAD3_SENTENCES)))
+        for label, length_name, length in runs:
             chosen = [sentence["text"] for sentence in summarize(text, title, language, length)]
             per_reference = np.array([[scores[metric].fmeasure for metric in METRICS] for scores in
                                       (scorer().score(reference, "\n".join(chosen)) for reference in wanted)])
-            rows.append({"doc_id": doc_id, "algorithm": label, "references": len(wanted),
+            rows.append({"doc_id": doc_id, "algorithm": label, "length": length_name, "references": len(wanted),
                          "summary_sentences": len(chosen), "reference_sentences": sentences,
                          "summary_words": sum(map(word_count, chosen)), "reference_words": budget,
                          **dict(zip(METRICS, per_reference.mean(axis=0).tolist())),
@@ -138,22 +144,22 @@ def bootstrap_interval(values: np.ndarray, resamples: int, seed: int) -> tuple[f
     return float(low), float(high)
 
 
-def paired_differences(scores: pl.DataFrame, algorithm: str, baseline: str = LEAD3) -> np.ndarray:
-    """`algorithm`'s ROUGE F1 minus `baseline`'s on each document (in points), one column per metric."""
-    pair = scores.filter(pl.col("algorithm") == algorithm).join(
+def paired_differences(scores: pl.DataFrame, algorithm: str, length: str = REFERENCE_LENGTH,
+                       baseline: str = LEAD3) -> np.ndarray:
+    """`algorithm`'s ROUGE F1 at `length` minus `baseline`'s on each document (in points), one column per metric."""
+    pair = scores.filter(pl.col("algorithm") == algorithm, pl.col("length") == length).join(
         scores.filter(pl.col("algorithm") == baseline), on="doc_id", suffix="_baseline", maintain_order="left")
     return pair.select((pl.col(m) - pl.col(f"{m}_baseline")) * 100 for m in METRICS).to_numpy()
 
 
 def summarize_scores(scores: pl.DataFrame, options: EvaluationOptions) -> pl.DataFrame:
-    """Per algorithm: mean ROUGE F1 (in %, over references then documents) with its bootstrap interval, the mean
-    of each document's best reference, and the paired difference from Lead-3 with its interval; Lead-3 first,
-    then by ROUGE-1."""
+    """Per algorithm and length: mean ROUGE F1 (in %, over references then documents) with its bootstrap interval,
+    the mean of each document's best reference, and the paired difference from Lead-3 with its interval; Lead-3
+    first, then the default at Lead-3's length, then by ROUGE-1."""
     rows = []
-    for (algorithm,), group in scores.group_by("algorithm", maintain_order=True):
-        row = {"algorithm": algorithm, "documents": group.height,
-               "length": LEAD3_LENGTH if algorithm == LEAD3 else REFERENCE_LENGTH}
-        differences = paired_differences(scores, algorithm) if algorithm != LEAD3 else None
+    for (algorithm, length), group in scores.group_by("algorithm", "length", maintain_order=True):
+        row = {"algorithm": algorithm, "documents": group.height, "length": length}
+        differences = paired_differences(scores, algorithm, length) if algorithm != LEAD3 else None
         for column, metric in enumerate(METRICS):
             values = group[metric].to_numpy() * 100
             row[metric] = float(values.mean())
@@ -167,7 +173,7 @@ def summarize_scores(scores: pl.DataFrame, options: EvaluationOptions) -> pl.Dat
                     differences[:, column], options.resamples, options.seed)
         rows.append(row)
     table = pl.DataFrame(rows, infer_schema_length=None)
-    return table.sort(pl.col("algorithm") != LEAD3, -pl.col("rouge1"))
+    return table.sort(pl.col("algorithm") != LEAD3, pl.col("length") != LEAD3_LENGTH, -pl.col("rouge1"))
 
 
 def markdown_report(corpus_name: str, table: pl.DataFrame) -> str:

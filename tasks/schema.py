@@ -135,6 +135,7 @@ EVALUATION_SCORES = pa.schema(
         pa.field("corpus", pa.string(), nullable=False),
         pa.field("doc_id", pa.string(), nullable=False),
         pa.field("algorithm", pa.string(), nullable=False),
+        pa.field("length", pa.string(), nullable=False),
         pa.field("references", pa.int32(), nullable=False),
         pa.field("summary_sentences", pa.int32(), nullable=False),
         pa.field("reference_sentences", pa.int32(), nullable=False),
