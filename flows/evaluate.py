@@ -11,14 +11,15 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import unmapped
 
 from flows.compute import call, workers
-from tasks.evaluate import EvaluationOptions, load_corpus, markdown_report, score_documents, summarize_scores
+from tasks.batches import score_corpus_batch
+from tasks.evaluate import EvaluationOptions, load_corpus, markdown_report, summarize_scores
 from tasks.store import new_run_id, write_part
 from tasks.summary_options import ALGORITHM_NAMES
 
 
 @task(name="score-batch", cache_policy=NO_CACHE)
 def score_batch(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.DataFrame:
-    return call(score_documents, corpus, options)
+    return call(score_corpus_batch, corpus, options)
 
 
 @flow(name="seed-digest-evaluate", task_runner=ThreadPoolTaskRunner(max_workers=16), validate_parameters=True)

@@ -70,6 +70,13 @@ def summarize_batch(documents: pl.DataFrame, options: SummaryOptions) -> Frames:
         schema=REJECTS_SCHEMA)}, began)
 
 
+def score_corpus_batch(corpus: pl.DataFrame, options) -> pl.DataFrame:
+    """ROUGE scores of a batch of an evaluation corpus (`tasks.evaluate.load_corpus` rows, `EvaluationOptions`)."""
+    from tasks.rouge import score_documents
+
+    return score_documents(corpus, options)
+
+
 @dataclass(frozen=True)
 class Batch:
     """One batch of a stage: the function, its items (a frame of seed files or of inputs), its other arguments."""

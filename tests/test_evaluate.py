@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from tasks.evaluate import (LEAD3, EvaluationOptions, bootstrap_interval, load_corpus, paired_differences,
-                            score_documents, summarize_scores)
+                            summarize_scores)
+from tasks.rouge import score_documents
 from tasks.schema import METRICS
 from tests.conftest import article
 
