@@ -101,12 +101,11 @@ def temporary_server() -> TemporaryServer | None:
 def start_workers(server: TemporaryServer | None, count: int | None, dask_address: str | None = None) -> None:
     """Once the server answers, the local worker pool, which imports the stage libraries while the flow run
     starts: started earlier, it would take CPU from the server's boot, which is what the command waits for."""
+    from flows.compute import prestart
+
     if server is not None:
         server.wait()
-    if not (dask_address or os.environ.get("SEED_DIGEST_DASK_ADDRESS")):
-        from flows.compute import prestart
-
-        prestart(count)
+    prestart(count, dask_address)
 
 
 def run_evaluation(args, console) -> int:

@@ -156,8 +156,16 @@ class _Current:
     prestarted: LocalPool | None = None
 
 
-def prestart(count: int | None = None) -> None:
-    """Start a command's local pool before its flow does, so its workers import while the flow run starts."""
+def cluster_address(dask_address: str | None) -> str | None:
+    """The Dask scheduler a run's batches go to: the one given, else $SEED_DIGEST_DASK_ADDRESS; None: local."""
+    return dask_address or os.environ.get(DASK_ADDRESS_SETTING)
+
+
+def prestart(count: int | None = None, dask_address: str | None = None) -> None:
+    """Start a command's local pool before its flow does, so its workers import while the flow run starts
+    (nothing when the batches go to a Dask cluster)."""
+    if cluster_address(dask_address):
+        return
     _Current.prestarted = LocalPool(count or os.cpu_count() or 1)
     _Current.prestarted.warm_up()
 
@@ -166,7 +174,7 @@ def prestart(count: int | None = None) -> None:
 def workers(dask_address: str | None = None, count: int | None = None):
     """For a flow's duration: `count` worker processes (default: all cores; a prestarted pool of that size if
     there is one), or the Dask cluster at `dask_address` (default $SEED_DIGEST_DASK_ADDRESS)."""
-    address = dask_address or os.environ.get(DASK_ADDRESS_SETTING)
+    address = cluster_address(dask_address)
     count = count or os.cpu_count() or 1
     prestarted, _Current.prestarted = _Current.prestarted, None
     if prestarted is not None and (address or prestarted.workers != count):

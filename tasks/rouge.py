@@ -63,7 +63,8 @@ def score_documents(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.Data
             (name, REFERENCE_LENGTH, SummaryOptions(algorithm=name, sentences=None, words=budget))
             for name in options.algorithms]
         if DEFAULT_ALGORITHM in options.algorithms:
-            runs.append((DEFAULT_ALGORITHM, LEAD3_LENGTH, SummaryOptions(sentences=LEAD3_SENTENCES)))
+            runs.append((DEFAULT_ALGORITHM, LEAD3_LENGTH,
+                         SummaryOptions(algorithm=DEFAULT_ALGORITHM, sentences=LEAD3_SENTENCES)))
         for label, length_name, length in runs:
             chosen = [sentence["text"] for sentence in summarize(text, title, language, length)]
             per_reference = np.array([[scores[metric].fmeasure for metric in METRICS] for scores in
