@@ -237,7 +237,7 @@ class DigestRun:
             return clean_task.submit(normalized, learned, run.clean, run.language)
 
         stored = documents_history(run.data_dir)
-        kept = RunDocuments()
+        kept = RunDocuments(run.dedup.banding)
 
         def deduplicated():
             for frames in in_order(clean, map(pl.read_parquet, spilled), self.window, self.progress, "clean"):
@@ -247,7 +247,7 @@ class DigestRun:
                 if documents is None or documents.height == 0:
                     continue
                 with self.report.timed("deduplicate"):
-                    canonical, duplicates = deduplicate(documents, [*stored, kept.history()], run.dedup)
+                    canonical, duplicates = deduplicate(documents, stored, run.dedup, kept)
                     canonical = with_band_keys(canonical)
                     kept.add(canonical)
                     if duplicates.height:

@@ -24,6 +24,7 @@ DOCUMENT_ONLY = [name for name in DOCUMENTS.names if name not in DUPLICATES.name
 DUPLICATE_COLUMNS = {"canonical_id": pl.String, "method": pl.String, "similarity": pl.Float64}
 HISTORY_SCHEMA = {"input_id": pl.String, "text_hash": pl.String, "minhash": pl.List(pl.UInt32),
                   "lsh_bands": pl.List(pl.UInt64), "order": pl.Int64}
+NEAR_SCHEMA = {"position": pl.Int64, "input_id": pl.String, "order": pl.Int64, "minhash": pl.List(pl.UInt32)}
 
 # LSH finds candidates from a lower similarity than the threshold they must then reach: its banding is an
 # S-curve, and tuned at the threshold itself it would miss 60 % of pairs right at 0.8 (9 bands of 13 rows);
@@ -94,24 +95,26 @@ def _long_bands(ids: pl.Series, keys: np.ndarray) -> pl.DataFrame:
 
 
 def history_candidates(history: list[pl.LazyFrame], text_hashes: pl.Series, keys: pl.DataFrame,
-                       banding: tuple[int, int]) -> tuple[pl.DataFrame, pl.DataFrame]:
+                       banding: tuple[int, int]) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
     """(exact, near) matches of a batch among stored documents, found by joins, part by part of `history`.
 
-    exact: text_hash -> input_id of the first stored document with that hash;
+    exact: (input_id, text_hash, order) of stored documents with one of the batch's hashes;
     near: (position in the batch, input_id, order, minhash) of stored documents sharing a band key.
-    Signatures are read only for the candidates of a part that has any.
+    Signatures are read only for the candidates of a part that has any; the streaming engine keeps a large
+    store's band keys from being exploded in memory all at once.
     """
     exact, near = [], []
     wanted = keys.lazy().rename({"id": "position"})
     for part in history:
         exact.append(part.select("input_id", "text_hash", "order")
-                     .filter(pl.col("text_hash").is_in(text_hashes.implode())).collect())
+                     .filter(pl.col("text_hash").is_in(text_hashes.implode())).collect(engine="streaming"))
         if banding == STORED_BANDING and "lsh_bands" in part.collect_schema():
             stored = part.select("input_id", "order", "lsh_bands", pl.int_ranges(pl.col("lsh_bands").list.len())
                                  .cast(pl.List(pl.Int32)).alias("band"))
             pairs = (stored.explode("lsh_bands", "band").rename({"lsh_bands": "key"})
                      .filter(pl.col("key").is_in(keys["key"].implode()))
-                     .join(wanted, on=["band", "key"]).select("position", "input_id", "order").collect())
+                     .join(wanted, on=["band", "key"]).select("position", "input_id", "order")
+                     .collect(engine="streaming"))
         else:  # another threshold than the stored banding: band keys from the signatures themselves
             signatures = part.select("input_id", "order", "minhash").collect()
             computed = _long_bands(signatures["input_id"], band_keys(signature_matrix(signatures["minhash"]), banding))
@@ -122,20 +125,18 @@ def history_candidates(history: list[pl.LazyFrame], text_hashes: pl.Series, keys
             pairs = pairs.unique()
             near.append(pairs.join(part.select("input_id", "minhash").filter(
                 pl.col("input_id").is_in(pairs["input_id"].implode())).collect().unique("input_id"), on="input_id"))
-    first = (pl.concat(exact).sort("order").group_by("text_hash", maintain_order=True).first()
-             if exact else pl.DataFrame(schema={"text_hash": pl.String, "input_id": pl.String}))
-    schema = {"position": pl.Int64, "input_id": pl.String, "order": pl.Int64, "minhash": pl.List(pl.UInt32)}
-    return first, (pl.concat(near) if near else pl.DataFrame(schema=schema))
+    return exact, near
 
 
-def deduplicate(documents: pl.DataFrame, history: pl.LazyFrame | list[pl.LazyFrame], options: DedupOptions
-                ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(canonical documents, duplicates) of `documents`, taken in the order given, against the stored ones.
+def deduplicate(documents: pl.DataFrame, history: pl.LazyFrame | list[pl.LazyFrame], options: DedupOptions,
+                run: "RunDocuments | None" = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(canonical documents, duplicates) of `documents`, taken in the order given, against the stored ones and
+    those the run has kept so far.
 
     `history`, one frame or parts, each with input_id, text_hash, minhash, lsh_bands and a global order
-    (HISTORY_SCHEMA), holds the documents already kept (a part without lsh_bands has them computed);
-    duplicates keep the documents' columns except those only the documents table has, and gain canonical_id,
-    method and similarity.
+    (HISTORY_SCHEMA), holds the stored documents (a part without lsh_bands has them computed); `run`, the
+    documents kept by the run's earlier batches, comes after all of them. Duplicates keep the documents'
+    columns except those only the documents table has, and gain canonical_id, method and similarity.
     """
     banding = options.banding
     signatures = signature_matrix(documents["minhash"])
@@ -143,10 +144,20 @@ def deduplicate(documents: pl.DataFrame, history: pl.LazyFrame | list[pl.LazyFra
     batch_bands = _long_bands(positions, band_keys(signatures, banding))
     parts = history if isinstance(history, list) else [history]
     exact, near = history_candidates(parts, documents["text_hash"], batch_bands, banding)
-    stored_exact = dict(exact.select("text_hash", "input_id").iter_rows())
-    stored_near: dict[int, list[tuple[str, np.ndarray]]] = {}  # position -> stored candidates, in their order
-    for position, doc_id, minhash in near.sort("order").select("position", "input_id", "minhash").iter_rows():
-        stored_near.setdefault(position, []).append((doc_id, np.asarray(minhash, dtype=np.uint32)))
+    if run is not None:
+        run_exact, run_near = run.candidates(documents["text_hash"], batch_bands)
+        exact, near = exact + [run_exact], near + [run_near]
+    exact = pl.concat(exact) if exact else pl.DataFrame(schema={"input_id": pl.String, "text_hash": pl.String,
+                                                               "order": pl.Int64})
+    near = pl.concat(near) if near else pl.DataFrame(schema=NEAR_SCHEMA)
+    first = exact.sort("order").group_by("text_hash", maintain_order=True).first()
+    stored_exact = dict(first.select("text_hash", "input_id").iter_rows())
+    near = near.sort("order")
+    near_ids = near["input_id"].to_list()
+    near_signatures = signature_matrix(near["minhash"]) if near.height else signatures[:0]
+    stored_near: dict[int, list[int]] = {}  # position -> rows of `near`, its stored candidates in their order
+    for row, position in enumerate(near["position"].to_list()):
+        stored_near.setdefault(position, []).append(row)
     earlier: dict[int, list[int]] = {}  # position -> earlier positions of this batch sharing a band key
     within = batch_bands.join(batch_bands, on=["band", "key"], suffix="_earlier") \
         .filter(pl.col("id_earlier") < pl.col("id")).select("id", "id_earlier").unique()
@@ -162,9 +173,10 @@ def deduplicate(documents: pl.DataFrame, history: pl.LazyFrame | list[pl.LazyFra
         if canonical is not None:
             matches[doc_id] = (canonical, "exact", 1.0)
             continue
-        candidates = stored_near.get(position, []) + [
-            (ids[other], signatures[other]) for other in sorted(earlier.get(position, [])) if other in kept]
-        best = _best_candidate(signatures[position], candidates)
+        stored_rows = stored_near.get(position, [])
+        others = [other for other in sorted(earlier.get(position, [])) if other in kept]
+        best = _best_candidate(signatures[position], [near_ids[row] for row in stored_rows] + [ids[o] for o in others],
+                               np.concatenate([near_signatures[stored_rows], signatures[others]]))
         if best is not None and best[1] >= options.threshold:
             matches[doc_id] = (best[0], "near", best[1])
         else:
@@ -181,14 +193,14 @@ def deduplicate(documents: pl.DataFrame, history: pl.LazyFrame | list[pl.LazyFra
     return canonical, duplicates
 
 
-def _best_candidate(signature: np.ndarray, candidates: list[tuple[str, np.ndarray]]) -> tuple[str, float] | None:
+def _best_candidate(signature: np.ndarray, candidates: list[str], signatures: np.ndarray
+                    ) -> tuple[str, float] | None:
     """(doc_id, estimated Jaccard) of the most similar candidate, the earliest kept among equals."""
-    best = None
-    for candidate, other in candidates:
-        similarity = float(np.mean(other == signature))
-        if best is None or similarity > best[1]:
-            best = (candidate, similarity)
-    return best
+    if not candidates:
+        return None
+    similarities = (signatures == signature).mean(axis=1)
+    best = int(np.argmax(similarities))  # the first of the highest
+    return candidates[best], float(similarities[best])
 
 
 def no_history() -> pl.LazyFrame:
@@ -196,20 +208,55 @@ def no_history() -> pl.LazyFrame:
 
 
 class RunDocuments:
-    """The documents a run has kept so far, in memory with their band keys: later batches are deduplicated
-    against them without reading back what the run staged. About 0.7 KB a document."""
+    """The documents a run has kept so far, compactly in memory, after every stored one in order: later batches
+    are deduplicated against them without reading back what the run staged.
+
+    Band keys are kept one row per document and band, so a batch's candidates are one hash join, not an
+    explode of every document's key list at every batch (which made deduplication quadratic in time and its
+    memory peak grow with the run); signatures are a numpy matrix. About 0.9 KB a document."""
 
     ORDER_OFFSET = 1 << 50  # after every stored document
 
-    def __init__(self):
-        self.parts: list[pl.DataFrame] = []
+    def __init__(self, banding: tuple[int, int]):
+        self.banding = banding
+        self.documents: list[pl.DataFrame] = []  # input_id, text_hash
+        self.bands: list[pl.DataFrame] = []  # id (the document's number in the run), band, key
+        self.signatures: list[np.ndarray] = []
         self.count = 0
 
     def add(self, canonical: pl.DataFrame) -> None:
-        """Keep a batch's canonical documents (with lsh_bands)."""
-        orders = pl.int_range(self.count, self.count + canonical.height, dtype=pl.Int64) + self.ORDER_OFFSET
-        self.parts.append(canonical.select("input_id", "text_hash", "minhash", "lsh_bands", orders.alias("order")))
+        """Keep a batch's canonical documents."""
+        signatures = signature_matrix(canonical["minhash"])
+        numbers = pl.Series("id", np.arange(self.count, self.count + canonical.height, dtype=np.int64))
+        self.bands.append(_long_bands(numbers, band_keys(signatures, self.banding)))
+        self.documents.append(canonical.select("input_id", "text_hash"))
+        self.signatures.append(signatures)
         self.count += canonical.height
 
-    def history(self) -> pl.LazyFrame:
-        return (pl.concat(self.parts) if self.parts else pl.DataFrame(schema=HISTORY_SCHEMA)).lazy()
+    def candidates(self, text_hashes: pl.Series, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(exact, near) matches of a batch among the run's documents, as `history_candidates` gives them."""
+        documents = pl.concat(self.documents) if self.documents else pl.DataFrame(
+            schema={"input_id": pl.String, "text_hash": pl.String})
+        numbered = documents.with_row_index("id").with_columns(pl.col("id").cast(pl.Int64))
+        exact = numbered.filter(pl.col("text_hash").is_in(text_hashes.implode())).select(
+            "input_id", "text_hash", (pl.col("id") + self.ORDER_OFFSET).alias("order"))
+        bands = pl.concat(self.bands) if self.bands else pl.DataFrame(schema=keys.schema)
+        shared = bands.filter(pl.col("key").is_in(keys["key"].implode()))  # a scan; then a join of the few
+        pairs = keys.rename({"id": "position"}).join(shared, on=["band", "key"]).select("position", "id").unique()
+        if pairs.height == 0:
+            return exact, pl.DataFrame(schema=NEAR_SCHEMA)
+        near = pairs.join(numbered.select("id", "input_id"), on="id", how="left").select(
+            "position", "input_id", (pl.col("id") + self.ORDER_OFFSET).alias("order"),
+            pl.Series("minhash", self._signatures(pairs["id"].to_numpy())).cast(pl.List(pl.UInt32)))
+        return exact, near
+
+    def _signatures(self, numbers: np.ndarray) -> np.ndarray:
+        """The signatures of the run's documents with these numbers, gathered batch by batch (no copy of all)."""
+        ends = np.cumsum([len(part) for part in self.signatures])
+        parts = np.searchsorted(ends, numbers, side="right")
+        rows = numbers - (ends - [len(part) for part in self.signatures])[parts]
+        matrix = np.empty((len(numbers), self.signatures[0].shape[1]), dtype=np.uint32)
+        for part in np.unique(parts):
+            chosen = parts == part
+            matrix[chosen] = self.signatures[part][rows[chosen]]
+        return matrix

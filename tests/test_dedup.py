@@ -3,7 +3,8 @@
 import polars as pl
 
 from tasks.clean import CleanOptions, DOCUMENTS_SCHEMA, minhash_signature, text_hash
-from tasks.dedup import STORED_BANDING, DedupOptions, deduplicate, no_history, optimal_banding, with_band_keys
+from tasks.dedup import (STORED_BANDING, DedupOptions, RunDocuments, deduplicate, no_history, optimal_banding,
+                         with_band_keys)
 from tests.conftest import article
 
 OPTIONS = CleanOptions()
@@ -73,6 +74,23 @@ def test_pairs_just_above_the_threshold_are_found():
     assert expected >= 10
     _, duplicates = deduplicate(documents(texts), no_history(), DedupOptions())
     assert duplicates.height == expected
+
+
+def test_batch_by_batch_against_the_runs_kept_documents_is_the_same_as_one_batch():
+    near = LONG.replace("before the end of the year", "before the end of this year", 1)
+    texts = {"a.txt": LONG, "z.txt": article("the zoo", 5), "b.txt": LONG.upper(), "c.txt": near,
+             "d.txt": article("the zoo", 5), "e.txt": article("the dam", 5) + " " + article("the fund", 5)}
+    whole = deduplicate(documents(texts), no_history(), DedupOptions())
+    for options in (DedupOptions(), DedupOptions(threshold=0.7)):
+        run, canonical, duplicates = RunDocuments(options.banding), [], []
+        for batch in (["a.txt", "z.txt"], ["b.txt", "c.txt"], ["d.txt", "e.txt"]):
+            kept, found = deduplicate(documents({path: texts[path] for path in batch}), no_history(), options, run)
+            run.add(kept)
+            canonical.append(kept)
+            duplicates.append(found)
+        assert pl.concat(canonical)["path"].to_list() == whole[0]["path"].to_list() == ["a.txt", "z.txt", "e.txt"]
+        found = pl.concat(duplicates).select("path", "canonical_id", "method").rows()
+        assert found == [("b.txt", "id-a.txt", "exact"), ("c.txt", "id-a.txt", "near"), ("d.txt", "id-z.txt", "exact")]
 
 
 def test_stored_documents_without_band_keys_or_under_another_threshold_are_found_alike():
