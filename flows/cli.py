@@ -34,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
     length.add_argument("--sentences", type=int, default=3, help="summary length in sentences (default: 3)")
     length.add_argument("--ratio", type=float, help="summary length as a share of the document's sentences")
     length.add_argument("--words", type=int, help="summary length in words: whole sentences until it is reached")
-    run.add_argument("--language", help="ISO 639-1 code for every document instead of detecting it")
+    run.add_argument("--language", help="ISO 639 code (en, de, ...) for every document instead of detecting it")
     run.add_argument("--batch-size", type=int, default=1000, help="inputs per task (default: 1000)")
     run.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
     run.add_argument("--dask-address", help="run the tasks on this Dask cluster (tcp://host:8786) instead of "
@@ -51,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--corpus", required=True, help="JSON Lines: id, text, reference (one sentence a line)")
     evaluate.add_argument("--data", default="data", help="where the evaluation tables and report go (default: data)")
     evaluate.add_argument("--algorithms", help="comma-separated summarizers (default: all)")
-    evaluate.add_argument("--language", help="ISO 639-1 code for every document instead of detecting it")
+    evaluate.add_argument("--language", help="ISO 639 code (en, de, ...) for every document instead of detecting it")
     evaluate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default: 1000)")
     evaluate.add_argument("--verbose", action="store_true", help="show Prefect's logs")
     serve = commands.add_parser("serve", help="serve prefect.yaml's deployments and schedules from this process "

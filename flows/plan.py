@@ -38,7 +38,8 @@ def plan(source: str, data_dir: str, algorithm: str, sentences: int | None, rati
     if not 0 < near_duplicate_threshold <= 1:
         raise ValueError(f"near_duplicate_threshold must be in (0, 1], not {near_duplicate_threshold}")
     if language is not None and not known_language(language):
-        raise ValueError(f"language {language!r} is not an ISO 639-1 code of a language py3langid knows")
+        raise ValueError(f"language {language!r} is not an ISO 639-1 code (or ISO 639-3, for a language without one) "
+                         f"of a language the language model knows")
     if (ratio is not None or words is not None) and sentences is not None:
         sentences = None  # a ratio or word count given explicitly overrides the default sentence count
     clean = CleanOptions(min_sentences=min_sentences)
