@@ -206,7 +206,7 @@ class DigestRun:
     def read(self, file_batches: list[pl.DataFrame]) -> tuple[list, pl.LazyFrame]:
         """Pass 1: read and normalise the files; new inputs and their article lines are spilled, ingest rejects
         staged."""
-        known = pl.Series(sorted(recorded_inputs(self.run.data_dir)), dtype=pl.String)
+        known = recorded_inputs(self.run.data_dir)
         self.progress.stage("read", len(file_batches))
         spilled, lines = [], []
         for frames in in_order(read_task.submit, file_batches, self.window, self.progress, "read"):

@@ -74,46 +74,64 @@ class SeedFile:
 
 
 def discover(source: str) -> list[SeedFile]:
-    """Seed files under a folder (recursively) or matching a glob, in a stable order."""
+    """Seed files under a folder (recursively) or matching a glob, in a stable order (path by path, as pathlib
+    orders paths). Works on strings and directory entries: pathlib objects cost ten times as much at 100,000 files."""
     if glob.has_magic(source):
-        root = Path(source.split("*")[0].split("?")[0].split("[")[0])
-        root = root if root.is_dir() else root.parent
-        candidates, unlisted = [Path(p) for p in glob.glob(source, recursive=True)], set()
-        if not candidates:
+        root = str(Path(source.split("*")[0].split("?")[0].split("[")[0]))
+        root = root if os.path.isdir(root) else os.path.dirname(root) or "."
+        matches = glob.glob(source, recursive=True)
+        if not matches:
             raise FileNotFoundError(f"seed source {source!r}: the pattern matches no file")
+        candidates = [path for path in matches if os.path.isfile(path) or os.path.islink(path)]
+        relatives = [os.path.relpath(path, root) for path in candidates]
+        unlisted: set[str] = set()
     elif not source.strip():
         raise FileNotFoundError("the seed source is empty: give a folder, a file or a glob")
-    elif Path(source).is_dir():
-        root = Path(source)
+    elif os.path.isdir(source):
+        root = str(Path(source))
         candidates, unlisted = _walk(root)
         if root in unlisted:
             raise FileNotFoundError(f"seed source {source!r}: the folder cannot be listed (permission denied)")
-    elif Path(source).is_file():
-        root = Path(source).parent
-        candidates, unlisted = [Path(source)], set()
+        prefix = len(os.path.join(root, ""))
+        relatives = [path[prefix:] for path in candidates]
+    elif os.path.isfile(source):
+        root = os.path.dirname(str(Path(source))) or "."
+        candidates, relatives, unlisted = [str(Path(source))], [os.path.basename(source)], set()
     else:
         raise FileNotFoundError(f"seed source {source!r} is neither a folder, a file nor a glob that matches")
+    root_name = Path(root).resolve().name or "root"
     files = []
-    for path in sorted(candidates):
-        if _hidden(path.relative_to(root)):
+    for relative, path in sorted(zip(relatives, candidates), key=lambda pair: pair[0].split(os.sep)):
+        parts = relative.split(os.sep)
+        if any(part.startswith(".") for part in parts):
             continue
-        if path not in unlisted:  # a folder that cannot be listed is an input to reject
-            if path.suffix.lower() not in FORMATS:
-                continue
-            if not (path.is_file() or path.is_symlink()):  # folders; a broken or looping link is an input to reject
-                continue
-        relative = path.relative_to(root)
-        folder = relative.parts[0] if len(relative.parts) > 1 else (root.resolve().name or "root")
-        files.append(SeedFile(str(path), readable_name(relative.as_posix()), readable_name(folder)))
+        if path not in unlisted and os.path.splitext(path)[1].lower() not in FORMATS:
+            continue  # a folder that cannot be listed is an input to reject, whatever its name
+        folder = parts[0] if len(parts) > 1 else root_name
+        files.append(SeedFile(path, readable_name("/".join(parts)), readable_name(folder)))
     return files
 
 
-def _walk(root: Path) -> tuple[list[Path], set[Path]]:
-    """(every path under root, the folders that could not be listed): the walk goes on past a folder it may not
-    read, and the folder becomes an input of its own, to be rejected, rather than vanishing."""
-    found, unlisted = [], set()
-    for folder, folders, names in os.walk(root, onerror=lambda error: unlisted.add(Path(error.filename))):
-        found.extend(Path(folder, name) for name in names + folders)  # links to folders are listed, not followed
+def _walk(root: str) -> tuple[list[str], set[str]]:
+    """(every file and link under root outside hidden folders, the folders that could not be listed): the walk
+    goes on past a folder it may not read, and the folder becomes an input of its own, to be rejected, rather
+    than vanishing. Links to folders are listed, not followed."""
+    found, unlisted, folders = [], set(), [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(entry.path)
+                    elif entry.is_symlink() or entry.is_file():  # a broken or looping link is an input to reject
+                        found.append(entry.path)
+        except OSError:
+            unlisted.add(folder)
+            if folder != root:
+                found.append(folder)
     return found, unlisted
 
 
@@ -141,11 +159,7 @@ def unchanged_files(files: list[SeedFile], recorded: pl.DataFrame) -> tuple[list
 
 def readable_name(name: str) -> str:
     """A file name as valid UTF-8 text: bytes that are not UTF-8 (a latin-1 name) become \\xNN escapes."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
-
-
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
+    return name if name.isascii() else os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def decode(data: bytes) -> tuple[str, str]:
