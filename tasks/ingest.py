@@ -140,18 +140,21 @@ def unchanged_files(files: list[SeedFile], recorded: pl.DataFrame) -> tuple[list
     match a recorded one is not read again (make's and rsync's quick check; JSON containers by path and time)."""
     if recorded.height == 0:
         return files, 0
-    stats = []
+    indexes, paths, modified, sizes = [], [], [], []
     for index, seed in enumerate(files):
         try:
             status = os.stat(seed.path)
         except OSError:
             continue
-        container = FORMATS.get(Path(seed.path).suffix.lower()) in CONTAINER_FORMATS
+        container = FORMATS.get(os.path.splitext(seed.path)[1].lower()) in CONTAINER_FORMATS
+        indexes.append(index)
+        paths.append(seed.relative)
         columns = _stat_columns(status)  # as the rows of the file were recorded, so that they compare equal
-        stats.append({"index": index, "path": seed.relative, "modified_at": columns["modified_at"],
-                      "size_bytes": None if container else columns["size_bytes"]})
-    found = pl.DataFrame(stats, schema={"index": pl.Int64, "path": pl.String, "modified_at": pl.Datetime("us", "UTC"),
-                                        "size_bytes": pl.Int64})
+        modified.append(columns["modified_at"])
+        sizes.append(None if container else columns["size_bytes"])
+    found = pl.DataFrame({"index": indexes, "path": paths, "modified_at": modified, "size_bytes": sizes},
+                         schema={"index": pl.Int64, "path": pl.String, "modified_at": pl.Datetime("us", "UTC"),
+                                 "size_bytes": pl.Int64})
     matched = found.join(recorded, on=["path", "modified_at", "size_bytes"], nulls_equal=True)
     unchanged = set(matched["index"].to_list())
     return [seed for index, seed in enumerate(files) if index not in unchanged], int(matched["inputs"].sum())
