@@ -237,7 +237,7 @@ class DigestRun:
             return clean_task.submit(normalized, learned, run.clean, run.language)
 
         stored = documents_history(run.data_dir)
-        kept = RunDocuments(run.dedup.banding)
+        kept = RunDocuments(run.dedup.banding, self.staged.spill_folder)
 
         def deduplicated():
             for frames in in_order(clean, map(pl.read_parquet, spilled), self.window, self.progress, "clean"):
@@ -262,12 +262,13 @@ class DigestRun:
             return summarize_task.submit(documents, run.summary)
 
         columns = ("input_id", "title", "text", "language", "path")
-        for frames in in_order(summarize, (canonical.select(columns) for canonical in deduplicated()), self.window,
-                               self.progress, "summarize"):
-            self.report.add_seconds("summarize", seconds(frames))
-            summaries = self._with_fallback(frames)
-            self.staged.write("summaries", summaries)
-            self.report.summaries += summaries.height
+        with kept:
+            for frames in in_order(summarize, (canonical.select(columns) for canonical in deduplicated()),
+                                   self.window, self.progress, "summarize"):
+                self.report.add_seconds("summarize", seconds(frames))
+                summaries = self._with_fallback(frames)
+                self.staged.write("summaries", summaries)
+                self.report.summaries += summaries.height
 
     def _with_fallback(self, frames) -> pl.DataFrame:
         """Summaries of a batch; a document whose summarizer failed or crashed gets the Lead summary instead."""

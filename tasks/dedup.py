@@ -12,8 +12,11 @@ each one joins the first canonical document it matches, or becomes canonical its
 similarity is measured against its own canonical document, and clusters never chain.
 """
 
+import os
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -219,24 +222,40 @@ class RunDocuments:
     explode of every document's key list at every batch (which made deduplication quadratic in time and its
     memory peak grow with the run). They are kept as their top 32 bits, with the band and the document's number
     in 8 and 32 bits (9 bytes a row instead of 20): two keys that share their top bits only make a candidate
-    more, which its signature then rejects. Signatures are a numpy matrix. About 0.7 KB a document."""
+    more, which its signature then rejects. Signatures, needed only for the few candidates, go to an unnamed
+    file (in `folder`) of fixed-size rows and are read back row by row: 0.5 KB a document off the process's memory,
+    which keeps about 0.25 KB a document."""
 
     ORDER_OFFSET = 1 << 50  # after every stored document
 
-    def __init__(self, banding: tuple[int, int]):
+    def __init__(self, banding: tuple[int, int], folder: str | Path | None = None):
         self.banding = banding
         self.documents: list[pl.DataFrame] = []  # input_id, text_hash
         self.bands: list[pl.DataFrame] = []  # id (the document's number in the run), band, key: RUN_KEYS
-        self.signatures: list[np.ndarray] = []
+        if folder is not None:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        self.signatures = tempfile.TemporaryFile(dir=folder)  # removed when closed, or when the process ends
+        self.row_bytes = 0
         self.count = 0
+
+    def __enter__(self) -> "RunDocuments":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.signatures.close()
 
     def add(self, canonical: pl.DataFrame) -> None:
         """Keep a batch's canonical documents."""
+        if canonical.height == 0:
+            return
         signatures = signature_matrix(canonical["minhash"])
         numbers = pl.Series("id", np.arange(self.count, self.count + canonical.height, dtype=np.int64))
         self.bands.append(_long_bands(numbers, band_keys(signatures, self.banding)).select(RUN_KEYS))
         self.documents.append(canonical.select("input_id", "text_hash"))
-        self.signatures.append(signatures)
+        self.row_bytes = signatures.shape[1] * signatures.itemsize
+        self.signatures.seek(0, os.SEEK_END)
+        self.signatures.write(np.ascontiguousarray(signatures, dtype=np.uint32).tobytes())
+        self.signatures.flush()
         self.count += canonical.height
 
     def candidates(self, text_hashes: pl.Series, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -259,12 +278,7 @@ class RunDocuments:
         return exact, near
 
     def _signatures(self, numbers: np.ndarray) -> np.ndarray:
-        """The signatures of the run's documents with these numbers, gathered batch by batch (no copy of all)."""
-        ends = np.cumsum([len(part) for part in self.signatures])
-        parts = np.searchsorted(ends, numbers, side="right")
-        rows = numbers - (ends - [len(part) for part in self.signatures])[parts]
-        matrix = np.empty((len(numbers), self.signatures[0].shape[1]), dtype=np.uint32)
-        for part in np.unique(parts):
-            chosen = parts == part
-            matrix[chosen] = self.signatures[part][rows[chosen]]
-        return matrix
+        """The signatures of the run's documents with these numbers, read row by row from the file."""
+        descriptor, size = self.signatures.fileno(), self.row_bytes
+        data = b"".join(os.pread(descriptor, size, int(number) * size) for number in numbers)
+        return np.frombuffer(data, dtype=np.uint32).reshape(len(numbers), size // 4)

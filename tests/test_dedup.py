@@ -82,12 +82,13 @@ def test_batch_by_batch_against_the_runs_kept_documents_is_the_same_as_one_batch
              "d.txt": article("the zoo", 5), "e.txt": article("the dam", 5) + " " + article("the fund", 5)}
     whole = deduplicate(documents(texts), no_history(), DedupOptions())
     for options in (DedupOptions(), DedupOptions(threshold=0.7)):
-        run, canonical, duplicates = RunDocuments(options.banding), [], []
-        for batch in (["a.txt", "z.txt"], ["b.txt", "c.txt"], ["d.txt", "e.txt"]):
-            kept, found = deduplicate(documents({path: texts[path] for path in batch}), no_history(), options, run)
-            run.add(kept)
-            canonical.append(kept)
-            duplicates.append(found)
+        canonical, duplicates = [], []
+        with RunDocuments(options.banding) as run:
+            for batch in (["a.txt", "z.txt"], ["b.txt", "c.txt"], ["d.txt", "e.txt"]):
+                kept, found = deduplicate(documents({path: texts[path] for path in batch}), no_history(), options, run)
+                run.add(kept)
+                canonical.append(kept)
+                duplicates.append(found)
         assert pl.concat(canonical)["path"].to_list() == whole[0]["path"].to_list() == ["a.txt", "z.txt", "e.txt"]
         found = pl.concat(duplicates).select("path", "canonical_id", "method").rows()
         assert found == [("b.txt", "id-a.txt", "exact"), ("c.txt", "id-a.txt", "near"), ("d.txt", "id-z.txt", "exact")]
