@@ -8,6 +8,8 @@ then runs, each in its own process, side by side:
   flow        `seed-digest run` (its temporary Prefect server, worker pool, all stages, Parquet written)
   again       the same command once more: nothing new
   plain loop  read each file, sumy PlaintextParser + LexRank (3 sentences), nothing else
+  served      `seed-digest run` into a new data folder against a Prefect server that was already running
+              (PREFECT_API_URL, as a scheduled run has it): the command without the temporary server's boot
 and prints seconds, documents per second, their ratio, peak memory of the whole process tree (RSS summed over
 its processes, every 0.1 s; and PSS, which counts a shared page once, every second), the stage functions' own
 seconds (summed over batches and workers) and the seconds outside the flow run's body (Prefect's start-up,
@@ -24,6 +26,8 @@ import time
 from pathlib import Path
 
 import polars as pl
+
+from flows.server import TemporaryServer
 
 REPO = Path(__file__).resolve().parent.parent
 SCALE_CORPUS = REPO.parent / "shared" / "tools" / "scale_corpus.py"
@@ -91,6 +95,12 @@ def memory_kib(pids: list[int], field: str, source: str) -> int:
     return total
 
 
+def body_seconds(data: Path) -> float:
+    """The flow run body's seconds, from the run's row (its start to its commit)."""
+    run = pl.read_parquet(data / "runs" / "*" / "*.parquet").row(0, named=True)
+    return (run["finished_at"] - run["started_at"]).total_seconds()
+
+
 def measure(command: list[str]) -> tuple[float, int, int]:
     """Wall seconds and peak tree RSS and PSS (KiB) of a command. The RSS sum counts a page shared by several
     processes (a library's code) once per process; PSS divides it among them, so its sum is the memory the tree
@@ -119,8 +129,18 @@ def run_corpus(seeds: Path, data: Path, documents: int, workers: int) -> None:
                                    "--data", str(data), "--no-progress"])
     run = pl.read_parquet(data / "runs" / "*" / "*.parquet").row(0, named=True)
     loop_seconds, loop_rss, loop_pss = measure([sys.executable, "-c", PLAIN_LOOP, str(seeds)])
+    server = TemporaryServer()  # sets PREFECT_API_URL for the commands started from here on
+    try:
+        server.wait()
+        served_seconds, served_rss, served_pss = measure(
+            [sys.executable, "-m", "flows.cli", "run", "--source", str(seeds), "--data", str(data.with_name("served")),
+             "--workers", str(workers), "--no-progress"])
+    finally:
+        server.stop()
+        del os.environ["PREFECT_API_URL"]
+    served_outside = served_seconds - body_seconds(data.with_name("served"))
     stages = run["stage_seconds"]
-    body = (run["finished_at"] - run["started_at"]).total_seconds()
+    body = body_seconds(data)
     print(f"{documents} files; workers: {workers}; cores: {os.cpu_count()}; flow: {run['documents']} documents, "
           f"{run['duplicates']} duplicates, {run['rejects']} rejects, {run['summaries']} summaries")
     print(f"{'':<34}{'seconds':>9}{'docs/s':>9}{'peak RSS MiB':>14}{'peak PSS MiB':>14}")
@@ -128,11 +148,15 @@ def run_corpus(seeds: Path, data: Path, documents: int, workers: int) -> None:
           f"{flow_pss / 1024:>14.0f}")
     print(f"{'plain sumy loop':<34}{loop_seconds:>9.1f}{documents / loop_seconds:>9.1f}{loop_rss / 1024:>14.0f}"
           f"{loop_pss / 1024:>14.0f}")
-    print(f"{'ratio (flow docs/s / loop docs/s)':<34}{loop_seconds / flow_seconds:>18.2f}")
+    print(f"{'flow, against a running server':<34}{served_seconds:>9.1f}{documents / served_seconds:>9.1f}"
+          f"{served_rss / 1024:>14.0f}{served_pss / 1024:>14.0f}   (the server's own memory not counted)")
+    print(f"{'ratio (flow docs/s / loop docs/s)':<34}{loop_seconds / flow_seconds:>18.2f}"
+          f"   against a running server {loop_seconds / served_seconds:.2f}")
     print(f"{'nothing new, whole command':<34}{again_seconds:>9.1f}")
     outside = flow_seconds - body
     print(f"flow run body {body:.1f} s; outside it (Prefect start-up, bookkeeping, shut-down) {outside:.1f} s = "
-          f"{100 * outside / flow_seconds:.0f} % of the command")
+          f"{100 * outside / flow_seconds:.0f} % of the command; against a running server {served_outside:.1f} s = "
+          f"{100 * served_outside / served_seconds:.0f} %")
     print("stage functions' own seconds, summed over batches and workers: "
           + ", ".join(f"{name} {seconds:.1f}" for name, seconds in stages.items() if seconds is not None))
 

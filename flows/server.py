@@ -39,7 +39,8 @@ class TemporaryServer:
     def __init__(self):
         self.port = _free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
-        environment = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+        environment = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # a server of one command; offline, it logs errors
+                       **os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                        "PREFECT__SERVER_FINAL": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host",
