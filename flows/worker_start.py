@@ -23,9 +23,9 @@ def worker_start(owner: int, owner_started: float) -> None:
     NLTK (which sumy imports) loads SciPy's statistics whenever SciPy is installed, for measures no stage
     calls; made unimportable, it costs a worker nothing instead of 70 MiB and a second of start-up.
 
-    A worker's parent is the fork server, which lives as long as any worker does (each holds its "alive" pipe),
-    so neither the parent's death signal nor the executor's pipes tell a worker that the flow was killed: a
-    thread of its own looks every second."""
+    Nothing tells a worker that the process that made the pool was killed (the executor's pipes do not, and a
+    death signal set on a worker would follow the thread that spawned it, not the process): a thread of its own
+    looks every second."""
     sys.modules.setdefault("scipy", None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(WORKER_NICENESS)

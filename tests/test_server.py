@@ -226,10 +226,10 @@ def test_serve_and_deploy_share_a_server_without_breaking_each_other(server, tmp
 
 
 def has_workers(pid: int) -> bool:
-    """Whether a live process under `pid` is a pool worker (or their fork server)."""
+    """Whether a live process under `pid` is a pool worker."""
     import psutil
 
-    return any("forkserver" in line for line in alive(psutil.Process(pid).children(recursive=True)))
+    return any("spawn_main" in line for line in alive(psutil.Process(pid).children(recursive=True)))
 
 
 def assert_cancelling_a_served_run_ends_it_and_its_workers(env: dict, serving: subprocess.Popen, served: dict,
