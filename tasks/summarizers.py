@@ -117,6 +117,7 @@ NEWSRANK_MODEL = MODELS / "newsrank.json"
 NEWSRANK_FEATURES = ("first", "log_position", "log_length", "salience_sum", "salience_mean", "rarity_mean",
                      "centrality", "first_similarity", "number", "capitals", "quote", "question")
 WORDFREQ_LIST = "small"  # wordfreq's list of each language's ~30,000 commonest words: 4 MB a language in memory
+WORDFREQ_ALIASES = {"no": "nb"}  # py3langid's Norwegian is wordfreq's Bokmål
 UNLISTED_FREQUENCY = 1e-7  # a word outside the list (a name, a rare word): rarer than any listed word
 NUMBER = re.compile(r"\d")
 QUOTE = re.compile(r"[\"“”‘’'«»„]")
@@ -126,14 +127,13 @@ QUOTE = re.compile(r"[\"“”‘’'«»„]")
 def word_frequencies(language: str | None) -> dict[str, float]:
     """wordfreq's general-language frequency of each common word of `language` (ISO 639-1), shipped inside the
     package; an empty table for a language it does not cover (every word then counts as equally rare)."""
-    if not language:
-        return {}
     import wordfreq  # here, not at import: only the workers that summarise with newsrank load it
 
-    try:
-        return wordfreq.get_frequency_dict(language, wordlist=WORDFREQ_LIST)
-    except LookupError:
+    language = WORDFREQ_ALIASES.get(language, language)
+    # Only a language wordfreq has: for any other it would give its "nearest match" (English for Swahili).
+    if language not in wordfreq.available_languages(wordlist=WORDFREQ_LIST):
         return {}
+    return wordfreq.get_frequency_dict(language, wordlist=WORDFREQ_LIST)
 
 
 @lru_cache(maxsize=None)
