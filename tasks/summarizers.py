@@ -156,7 +156,7 @@ def standardised(values: np.ndarray) -> np.ndarray:
 class LearnedLeadSummarizer(_TermSummarizer):
     """News's first sentences re-ranked by a small trained model.
 
-    Each of the first `window` sentences (the model's, 5) gets the logistic model's score over its features, in
+    Each of the first `window` sentences (the model's, 7) gets the logistic model's score over its features, in
     the order of NEWSRANK_FEATURES: is it the first, log(1 + position), log(1 + words), its content words'
     salience (how often each recurs in the document times its rarity in the language, -log of wordfreq's
     general-language frequency: summed, and per word), their mean rarity, its tf-idf degree centrality, its
