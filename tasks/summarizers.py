@@ -117,7 +117,7 @@ NEWSRANK_MODEL = MODELS / "newsrank.json"
 NEWSRANK_FEATURES = ("first", "log_position", "log_length", "salience_sum", "salience_mean", "rarity_mean",
                      "centrality", "first_similarity", "number", "capitals", "quote", "question")
 WORDFREQ_LIST = "small"  # wordfreq's list of each language's ~30,000 commonest words: 4 MB a language in memory
-WORDFREQ_ALIASES = {"no": "nb"}  # py3langid's Norwegian is wordfreq's Bokmål
+WORDFREQ_ALIASES = {"no": "nb"}  # Norwegian as language identification names it, as wordfreq names it (Bokmål)
 UNLISTED_FREQUENCY = 1e-7  # a word outside the list (a name, a rare word): rarer than any listed word
 NUMBER = re.compile(r"\d")
 QUOTE = re.compile(r"[\"“”‘’'«»„]")
