@@ -27,9 +27,9 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="digest the seed files under SOURCE into Parquet tables under DATA")
     run.add_argument("--source", default="seeds", help="folder or glob of seed files (default: seeds)")
     run.add_argument("--data", default="data", help="output folder of the Parquet tables (default: data)")
-    run.add_argument("--algorithm", default="leadrank",
-                     help="summarizer: leadrank (default), lexrank, textrank, lsa, luhn, kl, sumbasic, reduction, "
-                          "edmundson, pacsum, lead")
+    run.add_argument("--algorithm", default="newsrank",
+                     help="summarizer: newsrank (default), leadrank, lexrank, textrank, lsa, luhn, kl, sumbasic, "
+                          "reduction, edmundson, pacsum, lead")
     length = run.add_mutually_exclusive_group()
     length.add_argument("--sentences", type=int, default=3, help="summary length in sentences (default: 3)")
     length.add_argument("--ratio", type=float, help="summary length as a share of the document's sentences")

@@ -21,14 +21,14 @@ from sumy.utils import get_stop_words
 
 from tasks.language import SUMY_LANGUAGES, Span, WordTokenizer, sentence_spans, words
 from tasks.summary_options import SummaryOptions
-from tasks.summarizers import (LeadBiasedCentralitySummarizer, LeadSummarizer, OrderedLsaSummarizer,
-                               PositionalCentralitySummarizer)
+from tasks.summarizers import (LeadBiasedCentralitySummarizer, LeadSummarizer, LearnedLeadSummarizer,
+                               OrderedLsaSummarizer, PositionalCentralitySummarizer)
 
 ALGORITHMS = {
     "leadrank": LeadBiasedCentralitySummarizer, "lexrank": LexRankSummarizer, "textrank": TextRankSummarizer,
     "lsa": OrderedLsaSummarizer, "luhn": LuhnSummarizer, "kl": KLSummarizer, "sumbasic": SumBasicSummarizer,
     "reduction": ReductionSummarizer, "edmundson": EdmundsonSummarizer, "lead": LeadSummarizer,
-    "pacsum": PositionalCentralitySummarizer,
+    "pacsum": PositionalCentralitySummarizer, "newsrank": LearnedLeadSummarizer,
 }
 EDMUNDSON_FALLBACK_WORDS = 10
 STEM_CACHE_WORDS = 200_000  # distinct words a worker keeps stems of, per language
@@ -63,9 +63,12 @@ def _stop_words(language: str | None) -> frozenset[str]:
         return frozenset()
 
 
-def build_summarizer(algorithm: str, language: str | None, title: str | None, text: str):
-    """A configured sumy summarizer; Edmundson gets title words as bonus words and stop words as null words."""
+def build_summarizer(algorithm: str, language: str | None, title: str | None, text: str, code: str | None = None):
+    """A configured sumy summarizer for sumy's `language` (ISO 639-1 `code`: newsrank's word frequencies);
+    Edmundson gets title words as bonus words and stop words as null words."""
     summarizer = ALGORITHMS[algorithm](_stemmer(language))
+    if isinstance(summarizer, LearnedLeadSummarizer):
+        summarizer.language = code
     stop_words = _stop_words(language)
     if algorithm != "edmundson":
         summarizer.stop_words = stop_words
@@ -103,7 +106,7 @@ def summarize(text: str, title: str | None, language: str, options: SummaryOptio
     else:
         sumy_language = SUMY_LANGUAGES.get(language)
         document, located = document_model(text, title, spans, WordTokenizer(sumy_language or language))
-        summarizer = build_summarizer(options.algorithm, sumy_language, title, text)
+        summarizer = build_summarizer(options.algorithm, sumy_language, title, text, language)
         chosen = sorted(located[id(sentence)] for sentence in summarizer(document, count))
     return [{"index": index, "start": span.start, "end": span.end, "text": text[span.start:span.end]}
             for index, span in chosen]

@@ -4,9 +4,19 @@ News puts its most important sentences first (the inverted pyramid), so an unsup
 should know where a sentence stands. `LeadBiasedCentralitySummarizer`, the default, is LexRank's degree
 centrality with a cost per position and redundancy removal; `PositionalCentralitySummarizer` is PacSum's
 directed centrality (Zheng & Lapata, 2019, "Sentence Centrality Revisited for Unsupervised Summarization").
+`LearnedLeadSummarizer` (`newsrank`) re-ranks a news article's first sentences with a small logistic model
+over sentence features (position, length, word salience from general-language word frequencies, centrality,
+numbers, quotes), its weights in tasks/models/newsrank.json, written by benchmarks/train_summarizer.py.
 All of them rate sentences and leave the cut to sumy's `_get_best_sentences`, so a sentence count and a
 word budget (a callable count) both work.
 """
+
+import json
+import math
+import re
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from sumy.summarizers._summarizer import AbstractSummarizer
@@ -100,6 +110,131 @@ class PositionalCentralitySummarizer(_TermSummarizer):
         later = np.triu(edges, k=1).sum(axis=1)
         earlier = np.tril(edges, k=-1).sum(axis=1)
         return self.forward_weight * later + self.backward_weight * earlier
+
+
+MODELS = Path(__file__).resolve().parent / "models"
+NEWSRANK_MODEL = MODELS / "newsrank.json"
+NEWSRANK_FEATURES = ("first", "log_position", "log_length", "salience_sum", "salience_mean", "rarity_mean",
+                     "centrality", "first_similarity", "number", "capitals", "quote", "question")
+WORDFREQ_LIST = "small"  # wordfreq's list of each language's ~30,000 commonest words: 4 MB a language in memory
+WORDFREQ_ALIASES = {"no": "nb"}  # Norwegian as language identification names it, as wordfreq names it (Bokmål)
+UNLISTED_FREQUENCY = 1e-7  # a word outside the list (a name, a rare word): rarer than any listed word
+NUMBER = re.compile(r"\d")
+QUOTE = re.compile(r"[\"“”‘’'«»„]")
+
+
+@lru_cache(maxsize=None)
+def word_frequencies(language: str | None) -> dict[str, float]:
+    """wordfreq's general-language frequency of each common word of `language` (ISO 639-1), shipped inside the
+    package; an empty table for a language it does not cover (every word then counts as equally rare)."""
+    import wordfreq  # here, not at import: only the workers that summarise with newsrank load it
+
+    language = WORDFREQ_ALIASES.get(language, language)
+    # Only a language wordfreq has: for any other it would give its "nearest match" (English for Swahili).
+    if language not in wordfreq.available_languages(wordlist=WORDFREQ_LIST):
+        return {}
+    return wordfreq.get_frequency_dict(language, wordlist=WORDFREQ_LIST)
+
+
+@lru_cache(maxsize=None)
+def load_model(path: str | Path = NEWSRANK_MODEL) -> dict:
+    """A linear sentence model: {features, mean, scale, weights, intercept, window, ...} (see the trainer)."""
+    model = json.loads(Path(path).read_text(encoding="utf-8"))
+    if tuple(model["features"]) != NEWSRANK_FEATURES:
+        raise ValueError(f"{path}: the model's features {model['features']} are not {NEWSRANK_FEATURES}")
+    for key in ("mean", "scale", "weights"):
+        model[key] = np.asarray(model[key], dtype=float)
+    return model
+
+
+def standardised(values: np.ndarray) -> np.ndarray:
+    """In standard deviations from the document's mean (zeros when all sentences are alike)."""
+    spread = values.std()
+    return (values - values.mean()) / spread if spread > 0 else np.zeros(len(values))
+
+
+class LearnedLeadSummarizer(_TermSummarizer):
+    """News's first sentences re-ranked by a small trained model.
+
+    Each of the first `window` sentences (the model's, 7) gets the logistic model's score over its features, in
+    the order of NEWSRANK_FEATURES: is it the first, log(1 + position), log(1 + words), its content words'
+    salience (how often each recurs in the document times its rarity in the language, -log of wordfreq's
+    general-language frequency: summed, and per word), their mean rarity, its tf-idf degree centrality, its
+    cosine with the first sentence, whether it has a number, its share of capitalised words (names), whether
+    it opens with a quotation mark and whether it is a question. The ratings put those sentences in the
+    model's order, then the rest in document order. Everything is computed from the document and the word
+    frequencies: no idf table, no download. A language that wordfreq lacks gets no rarity (its words all count
+    the same), which leaves the salience to the document's own repetitions.
+    """
+
+    language: str | None = None  # ISO 639-1 code, for the word frequencies; build_summarizer sets it
+
+    def __init__(self, stemmer, model: dict | None = None):
+        super().__init__(stemmer)
+        self._model = model
+
+    @property
+    def model(self) -> dict:
+        """The given model, else the shipped one (loaded once a process, when first needed)."""
+        return self._model if self._model is not None else load_model()
+
+    def __call__(self, document, sentences_count):
+        sentences = document.sentences
+        ratings = self.ratings(self.features(sentences))
+        return self._get_best_sentences(sentences, sentences_count, by_position(ratings, sentences))
+
+    def features(self, sentences) -> np.ndarray:
+        """One row per sentence, one column per NEWSRANK_FEATURES name."""
+        count = len(sentences)
+        if not count:
+            return np.zeros((0, len(NEWSRANK_FEATURES)))
+        stop_words, stem = self.stop_words, self._stemmer
+        frequencies = word_frequencies(self.language)
+        texts = [str(sentence) for sentence in sentences]
+        sentence_words = [sentence.words for sentence in sentences]
+        content = [[word for word in map(str.lower, words) if word not in stop_words] for words in sentence_words]
+        terms = [[stem(word) for word in words] for words in content]
+        rarity = [[-math.log(frequencies.get(word, UNLISTED_FREQUENCY) or UNLISTED_FREQUENCY) for word in words]
+                  for words in content]
+        spread = Counter(term for sentence_terms in terms for term in set(sentence_terms))
+        salience = np.array([sum((spread[term] - 1) * rare for term, rare in zip(sentence_terms, rarities))
+                             for sentence_terms, rarities in zip(terms, rarity)])
+        content_words = np.array([max(1, len(sentence_terms)) for sentence_terms in terms], dtype=float)
+        similarity = tfidf_similarity(terms) if count > 1 else np.zeros((1, 1))
+        np.fill_diagonal(similarity, 0.0)
+        position = np.arange(count, dtype=float)
+        columns = {
+            "first": (position == 0).astype(float),
+            "log_position": np.log1p(position),
+            "log_length": np.log1p([len(words) for words in sentence_words]),
+            "salience_sum": standardised(salience),
+            "salience_mean": standardised(salience / content_words),
+            "rarity_mean": standardised(np.array([sum(values) / len(values) if values else 0.0
+                                                  for values in rarity])),
+            "centrality": standardised(similarity.sum(axis=1)),
+            "first_similarity": similarity[0],
+            "number": np.array([bool(NUMBER.search(text)) for text in texts], dtype=float),
+            "capitals": np.array([sum(word[:1].isupper() for word in words[1:]) / max(1, len(words) - 1)
+                                  for words in sentence_words]),
+            "quote": np.array([bool(QUOTE.match(text)) for text in texts], dtype=float),
+            "question": np.array([text.rstrip().endswith("?") for text in texts], dtype=float),
+        }
+        return np.column_stack([columns[name] for name in NEWSRANK_FEATURES])
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """The model's log-odds that each sentence belongs to the summary."""
+        model = self.model
+        return model["intercept"] + ((features - model["mean"]) / model["scale"]) @ model["weights"]
+
+    def ratings(self, features: np.ndarray) -> np.ndarray:
+        """Higher is better: the window's sentences by the model's score (ties to the earlier), then the rest in
+        document order."""
+        count = len(features)
+        window = min(count, int(self.model["window"]))
+        ranked = list(np.argsort(-self.scores(features[:window]), kind="stable")) + list(range(window, count))
+        ratings = np.empty(count)
+        ratings[ranked] = -np.arange(count, dtype=float)
+        return ratings
 
 
 def by_position(ratings: np.ndarray, sentences):

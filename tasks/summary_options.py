@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from tasks.language import word_count
 
-DEFAULT_ALGORITHM = "leadrank"
+DEFAULT_ALGORITHM = "newsrank"
 ALGORITHM_NAMES = ("leadrank", "lexrank", "textrank", "lsa", "luhn", "kl", "sumbasic", "reduction", "edmundson", "lead",
-                   "pacsum")
+                   "pacsum", "newsrank")
 
 
 @dataclass(frozen=True)

@@ -103,14 +103,14 @@ def test_cli_evaluates_a_one_document_corpus_on_its_temporary_server(tmp_path):
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
     env.pop("PREFECT_API_URL", None)
     command = [sys.executable, "-m", "flows.cli", "evaluate", "--corpus", str(corpus), "--data", str(tmp_path / "d")]
-    done = subprocess.run([*command, "--algorithms", "lead,leadrank"], capture_output=True, text=True, env=env,
+    done = subprocess.run([*command, "--algorithms", "lead,newsrank"], capture_output=True, text=True, env=env,
                           timeout=600)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stdout + done.stderr and "| **lead3** (baseline) |" in done.stdout
     scores = pl.read_parquet(tmp_path / "d" / "evaluation_scores" / "*" / "*.parquet")
     assert sorted(scores.select("algorithm", "length").rows()) == [
-        ("lead", "reference words"), ("lead3", "3 sentences"), ("leadrank", "3 sentences"),
-        ("leadrank", "reference words")]
+        ("lead", "reference words"), ("lead3", "3 sentences"), ("newsrank", "3 sentences"),
+        ("newsrank", "reference words")]
     assert set(scores["doc_id"]) == {"d1"}
     refused = subprocess.run([*command, "--algorithms", "nope"], capture_output=True, text=True, env=env, timeout=600)
     assert refused.returncode == 2 and "unknown algorithm(s) nope" in refused.stderr

@@ -133,15 +133,17 @@ def test_the_report_prints_each_algorithms_paired_difference_from_lead3(tmp_path
 
 def test_the_default_is_also_scored_at_lead3s_length_and_paired_with_it(tmp_path):
     from tasks.evaluate import LEAD3_LENGTH, REFERENCE_LENGTH
+    from tasks.summary_options import DEFAULT_ALGORITHM
 
     corpus = load_corpus(write_corpus(tmp_path / "c.jsonl", 6))
-    options = EvaluationOptions(algorithms=("leadrank", "lead"), resamples=200)
+    options = EvaluationOptions(algorithms=(DEFAULT_ALGORITHM, "lead"), resamples=200)
     scores = score_documents(corpus, options)
     runs = scores.group_by("algorithm", "length").len().sort("algorithm", "length")
-    assert runs.rows() == [("lead", REFERENCE_LENGTH, 6), ("lead3", LEAD3_LENGTH, 6), ("leadrank", LEAD3_LENGTH, 6),
-                           ("leadrank", REFERENCE_LENGTH, 6)]
+    assert runs.rows() == [("lead", REFERENCE_LENGTH, 6), ("lead3", LEAD3_LENGTH, 6),
+                           (DEFAULT_ALGORITHM, LEAD3_LENGTH, 6), (DEFAULT_ALGORITHM, REFERENCE_LENGTH, 6)]
     assert (scores.filter(pl.col("length") == LEAD3_LENGTH)["summary_sentences"] == 3).all()
     table = summarize_scores(scores, options)
-    assert table.select("algorithm", "length").rows()[:2] == [("lead3", LEAD3_LENGTH), ("leadrank", LEAD3_LENGTH)]
-    at_three = paired_differences(scores, "leadrank", LEAD3_LENGTH)
+    assert table.select("algorithm", "length").rows()[:2] == [("lead3", LEAD3_LENGTH),
+                                                              (DEFAULT_ALGORITHM, LEAD3_LENGTH)]
+    at_three = paired_differences(scores, DEFAULT_ALGORITHM, LEAD3_LENGTH)
     assert table.row(1, named=True)["rouge1_vs_lead3"] == pytest.approx(at_three[:, 0].mean())

@@ -28,7 +28,7 @@ def test_ratio_sets_the_length_from_the_sentence_count():
     assert len(summarize(TEXT, None, "en", SummaryOptions(sentences=None, ratio=1.0))) == 15
 
 
-@pytest.mark.parametrize("algorithm", ["leadrank", "lexrank", "kl", "lead"])
+@pytest.mark.parametrize("algorithm", ["newsrank", "leadrank", "lexrank", "kl", "lead"])
 def test_a_word_budget_takes_whole_sentences_in_rank_order_until_it_is_reached(algorithm):
     budget = SummaryOptions(algorithm=algorithm, sentences=None, words=30)
     sentences = summarize(TEXT, None, "en", budget)
@@ -76,10 +76,9 @@ def test_positional_centrality_prefers_the_sentence_that_later_ones_develop():
     assert scores[4] < scores[0]
 
 
-def test_leadrank_is_the_default_and_trades_position_against_centrality():
+def test_leadrank_trades_position_against_centrality():
     from tasks.summarizers import LeadBiasedCentralitySummarizer
 
-    assert SummaryOptions().algorithm == DEFAULT_ALGORITHM == "leadrank"
     terms = [["mayor", "greets", "crowd"], ["storm", "flood", "town", "damage"], ["storm", "flood", "town"],
              ["flood", "town", "damage"], ["weather", "calm"], ["storm", "damage", "town"]]
     ratings = LeadBiasedCentralitySummarizer(str, position_cost=1.0, redundancy=1.0).ratings(terms)
@@ -101,7 +100,8 @@ def test_leadrank_sends_a_sentence_that_repeats_a_picked_one_to_the_back():
 # The sentences each algorithm chose for the sample seed before the summarizers were made faster (stems
 # memoised, tf-idf counts vectorised, the sentence window): the same choices, pinned. lsa is left out: its
 # SVD does not always give the same ranking twice.
-PINNED = {"leadrank": [0, 1, 2], "lexrank": [8, 9, 12], "textrank": [1, 2, 6], "luhn": [0, 1, 2], "kl": [1, 8, 12],
+PINNED = {"newsrank": [0, 1, 2], "leadrank": [0, 1, 2], "lexrank": [8, 9, 12], "textrank": [1, 2, 6],
+          "luhn": [0, 1, 2], "kl": [1, 8, 12],
           "sumbasic": [0, 10, 11], "reduction": [0, 1, 2], "edmundson": [1, 2, 3], "lead": [0, 1, 2],
           "pacsum": [0, 1, 9]}
 
@@ -152,3 +152,120 @@ def test_every_algorithm_gives_the_same_summaries_in_another_process(seed_text):
     first = json.loads(runs[0])
     for other in runs[1:]:
         assert json.loads(other) == first
+
+
+NEWS = ("Officials in the river town said on Monday that a long and difficult meeting about the future of the old "
+        "bridge, which many residents have used for decades, had ended without any agreement at all. "
+        "The mayor, who chaired the meeting, said she was disappointed. "
+        "\u201cWe will keep talking,\u201d she said. "
+        "Engineers found 14 cracks in the Harlow Bridge in March, and the county closed it to lorries. "
+        "Repairs would cost \u00a32.3 million, according to the Harlow county report. "
+        "Some shopkeepers worry that fewer visitors will come to the market. "
+        "A second meeting is planned for June.")
+
+
+def test_newsrank_is_the_default_and_registered_everywhere():
+    from flows.cli import main  # noqa: F401 (the command line's default is spelled out there)
+    from pathlib import Path
+
+    assert SummaryOptions().algorithm == DEFAULT_ALGORITHM == "newsrank"
+    assert "newsrank" in ALGORITHMS and "newsrank" in ALGORITHM_NAMES
+    cli = (Path(__file__).resolve().parent.parent / "flows" / "cli.py").read_text(encoding="utf-8")
+    assert f'"--algorithm", default="{DEFAULT_ALGORITHM}"' in cli
+
+
+def test_the_shipped_newsrank_model_loads_with_its_features():
+    import json
+
+    import numpy as np
+
+    from tasks.summarizers import NEWSRANK_FEATURES, NEWSRANK_MODEL, load_model
+
+    raw = json.loads(NEWSRANK_MODEL.read_text(encoding="utf-8"))
+    assert NEWSRANK_MODEL.stat().st_size < 4096  # a small file in the package
+    assert "benchmarks/train_summarizer.py" in raw["trained_on"]
+    model = load_model()
+    assert tuple(model["features"]) == NEWSRANK_FEATURES == (
+        "first", "log_position", "log_length", "salience_sum", "salience_mean", "rarity_mean", "centrality",
+        "first_similarity", "number", "capitals", "quote", "question")
+    for key in ("mean", "scale", "weights"):
+        assert model[key].shape == (len(NEWSRANK_FEATURES),) and np.isfinite(model[key]).all()
+    assert (model["scale"] > 0).all() and model["window"] == 7 and np.isfinite(model["intercept"])
+    weights = dict(zip(NEWSRANK_FEATURES, model["weights"]))
+    assert weights["log_position"] < 0 and weights["centrality"] > 0  # news puts what matters first and often
+
+
+def test_a_model_with_other_features_is_refused(tmp_path):
+    import json
+
+    from tasks.summarizers import NEWSRANK_MODEL, load_model
+
+    model = json.loads(NEWSRANK_MODEL.read_text(encoding="utf-8"))
+    model["features"] = model["features"][:-1]
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(model), encoding="utf-8")
+    with pytest.raises(ValueError, match="features"):
+        load_model(path)
+
+
+def test_newsrank_pinned_summaries_of_a_small_news_text():
+    """Short, specific sentences (a number, a name) within the first seven outrank a long, vague lead and a quote."""
+    three = summarize(NEWS, None, "en", SummaryOptions(algorithm="newsrank", sentences=3))
+    assert [s["index"] for s in three] == [1, 3, 4]
+    budget = summarize(NEWS, None, "en", SummaryOptions(algorithm="newsrank", sentences=None, words=20))
+    assert [s["index"] for s in budget] == [1, 3]  # the model ranks 1 then 3: 10 + 17 words reach 20
+    one = summarize(NEWS, "Harlow Bridge talks fail", "en", SummaryOptions(algorithm="newsrank", sentences=1))
+    assert [s["index"] for s in one] == [1]
+
+
+def test_newsrank_ranks_the_window_by_the_model_then_the_rest_in_order():
+    import numpy as np
+
+    from tasks.summarizers import NEWSRANK_FEATURES, LearnedLeadSummarizer
+
+    width = len(NEWSRANK_FEATURES)
+    model = {"features": NEWSRANK_FEATURES, "mean": np.zeros(width), "scale": np.ones(width),
+             "weights": np.eye(width)[NEWSRANK_FEATURES.index("log_length")], "intercept": 0.0, "window": 3}
+    features = np.zeros((6, width))
+    features[:, NEWSRANK_FEATURES.index("log_length")] = [1, 3, 2, 9, 9, 9]  # longer is better under this model
+    ratings = LearnedLeadSummarizer(str, model=model).ratings(features)
+    assert list(np.argsort(-ratings)) == [1, 2, 0, 3, 4, 5]
+
+
+def test_newsrank_features_use_word_frequencies_and_fall_back_without_them():
+    import numpy as np
+    from sumy.models.dom import Sentence
+
+    from tasks.language import WordTokenizer
+    from tasks.summarizers import NEWSRANK_FEATURES, LearnedLeadSummarizer
+
+    tokenizer = WordTokenizer("english")
+    sentences = [Sentence(text, tokenizer) for text in (
+        "The zeppelin landed near the house.", "People said the zeppelin was huge.",
+        "\u201cIt was big,\u201d she said.", "Did anyone see the house?", "It cost 5 million pounds.")]
+    column = {name: index for index, name in enumerate(NEWSRANK_FEATURES)}
+    summarizer = LearnedLeadSummarizer(str)
+    summarizer.stop_words = frozenset({"the", "was", "it", "she", "did", "near"})
+    summarizer.language = "en"
+    features = summarizer.features(sentences)
+    assert features.shape == (5, len(NEWSRANK_FEATURES))
+    assert list(features[:, column["first"]]) == [1, 0, 0, 0, 0]
+    assert list(features[:, column["number"]]) == [0, 0, 0, 0, 1]
+    assert list(features[:, column["quote"]]) == [0, 0, 1, 0, 0]
+    assert list(features[:, column["question"]]) == [0, 0, 0, 1, 0]
+    # "zeppelin" is rare in English and recurs: the two sentences that share it are the salient ones
+    assert set(np.argsort(-features[:, column["salience_sum"]])[:2]) == {0, 1}
+    summarizer.language = "sw"  # no word frequencies: every word equally rare, the repetitions still count
+    fallback = summarizer.features(sentences)
+    assert (fallback[:, column["rarity_mean"]] == 0).all()
+    assert set(np.argsort(-fallback[:, column["salience_sum"]])[:2]) == {0, 1}
+    assert summarizer.features([]).shape == (0, len(NEWSRANK_FEATURES))
+
+
+def test_newsrank_is_deterministic_over_a_corpus():
+    texts = [NEWS, TEXT] + [article(topic, 5) + " " + article(topic + " budget", 4) for topic in
+                            ("the port", "the tram", "the library", "the hospital")]
+    runs = [[[s["index"] for s in summarize(text, None, "en", SummaryOptions(algorithm="newsrank", sentences=3))]
+             for text in texts] for _ in range(2)]
+    assert runs[0] == runs[1]
+    assert all(len(chosen) == 3 for chosen in runs[0])
