@@ -25,7 +25,9 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="seed-digest", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="digest the seed files under SOURCE into Parquet tables under DATA")
-    run.add_argument("--source", default="seeds", help="folder or glob of seed files (default: seeds)")
+    run.add_argument("--source", default="seeds",
+                     help="folder, file or glob of seed files; or s3://, gs://, az:// prefix or glob; or an http(s) "
+                          "URL of a feed, sitemap, URL list or file; or a text file of URLs (default: seeds)")
     run.add_argument("--data", default="data", help="output folder of the Parquet tables (default: data)")
     run.add_argument("--algorithm", default="newsrank",
                      help="summarizer: newsrank (default), leadrank, lexrank, textrank, lsa, luhn, kl, sumbasic, "
@@ -42,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--min-sentences", type=int, default=2, help="fewer sentences after cleaning is a reject")
     run.add_argument("--near-duplicate-threshold", type=float, default=0.8,
                      help="estimated Jaccard similarity of word 3-shingles from which documents are near duplicates")
+    run.add_argument("--fetch-timeout", type=float, default=30.0,
+                     help="seconds a remote fetch waits to connect or for the next bytes (default: 30)")
     run.add_argument("--lock-timeout", type=float, default=0.0,
                      help="seconds to wait for another run on the same data folder (default: fail at once)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         length = plan(args.source, args.data, args.algorithm, args.sentences, args.ratio, args.words, args.language,
-                      args.batch_size, args.min_sentences, args.near_duplicate_threshold).summary
+                      args.batch_size, args.min_sentences, args.near_duplicate_threshold, args.fetch_timeout).summary
     except ValueError as error:
         console.print(f"[red]error:[/red] {in_flags(str(error))}")
         return 2
@@ -182,7 +186,8 @@ def _stop(signum, frame) -> None:
 # The flow's parameter names, as the command line spells them, for messages.
 FLAGS = {"batch_size": "--batch-size", "min_sentences": "--min-sentences", "data_dir": "--data",
          "near_duplicate_threshold": "--near-duplicate-threshold", "sentences": "--sentences", "ratio": "--ratio",
-         "words": "--words", "algorithm": "--algorithm", "language": "--language"}
+         "words": "--words", "algorithm": "--algorithm", "language": "--language", "fetch_timeout": "--fetch-timeout",
+         "source": "--source"}
 
 
 def in_flags(message: str) -> str:
@@ -198,7 +203,7 @@ def option_problem(args) -> str | None:
     if args.lock_timeout < 0:
         return f"--lock-timeout must be 0 (fail at once) or more seconds, not {args.lock_timeout:g}"
     if not args.source.strip():
-        return "--source is empty: give a folder, a file or a glob"
+        return "--source is empty: give a folder, a file, a glob or a URL"
     if Path(args.data).exists() and not Path(args.data).is_dir():
         return f"--data {args.data} is a file, not a folder"
     return None
@@ -206,16 +211,21 @@ def option_problem(args) -> str | None:
 
 def answer_without_prefect(args) -> tuple[int, str] | None:
     """(exit status, message) of what needs no flow run, found in about a second: a missing source, a data folder
-    another run still holds after --lock-timeout, nothing new to read. None when there is work to do."""
-    from tasks.ingest import discover, unchanged_files
+    another run still holds after --lock-timeout, nothing new to read. None when there is work to do. An HTTP source
+    is left to the flow: its pages are checked by the workers' conditional requests, and its feed is fetched once."""
+    from tasks.fetch import HTTP_SCHEMES, scheme_of
+    from tasks.sources import list_source, new_files
     from tasks.store import StoreBusy, exclusive, recorded_files, remove_uncommitted
 
+    if scheme_of(args.source) in HTTP_SCHEMES:
+        return None
     try:
-        files = discover(args.source)
         with exclusive(args.data, args.lock_timeout):  # waited for here: a busy store is answered before any flow run
             remove_uncommitted(args.data)
-            new, already_recorded = unchanged_files(files, recorded_files(args.data))
-    except FileNotFoundError as error:
+            recorded = recorded_files(args.data)
+            files = list_source(args.source, recorded)
+            new, _, already_recorded = new_files(files, recorded)
+    except (FileNotFoundError, ValueError, ImportError) as error:
         return 1, f"[red]error:[/red] {error}"
     except StoreBusy as error:
         return 1, f"[red]error:[/red] {error}"
@@ -242,6 +252,7 @@ def run_flow(args, console, server, length) -> int:
     from rich.table import Table
 
     from flows.digest import digest
+    from tasks.fetch import redact
 
     start_workers(server, args.workers, args.dask_address)
     try:
@@ -249,6 +260,7 @@ def run_flow(args, console, server, length) -> int:
                        ratio=length.ratio, words=length.words, language=args.language, batch_size=args.batch_size,
                        min_sentences=args.min_sentences, near_duplicate_threshold=args.near_duplicate_threshold,
                        lock_timeout=args.lock_timeout, workers=args.workers, dask_address=args.dask_address,
+                       fetch_timeout=args.fetch_timeout,
                        show_progress=not args.no_progress and sys.stderr.isatty(), return_state=True)
     except Exception as error:  # noqa: BLE001 - Prefect could not even start or end the flow run
         console.print(f"[red]error:[/red] {failure(error)}")
@@ -258,7 +270,7 @@ def run_flow(args, console, server, length) -> int:
         return 1
     report = state.result()
     if report.run_id is None:
-        console.print(f"nothing new: {report.files} file(s) under {args.source}, "
+        console.print(f"nothing new: {report.files} file(s) under {redact(args.source)}, "
                       f"{report.already_recorded} input(s) already recorded in {args.data}")
         return 0
     table = Table(title=f"run {report.run_id}")

@@ -28,8 +28,10 @@ from flows.server import ApiWatch
 from tasks.batches import Batch, clean_batch, files_frame, read_files, summarize_batch
 from tasks.clean import ARTICLE_LINES_SCHEMA, NORMALIZED_SCHEMA, CleanOptions, learn_boilerplate
 from tasks.dedup import RunDocuments, deduplicate, with_band_keys
-from tasks.ingest import TransientSourceError, discover, unchanged_files
+from tasks.fetch import FetchOptions
+from tasks.ingest import TransientSourceError
 from tasks.schema import STAGES
+from tasks.sources import list_source, new_files
 from tasks.store import StagedRun, documents_history, exclusive, new_run_id, recorded_files, recorded_inputs, \
     remove_uncommitted
 from tasks.summary_options import DEFAULT_ALGORITHM, SummaryOptions
@@ -44,7 +46,10 @@ class RunReport:
     """What a run did: the same counts as its row in the runs table (none is written when nothing was new)."""
 
     run_id: str | None
-    files: int = 0
+    files: int = 0  # listed
+    fetched: int = 0
+    fetched_bytes: int = 0
+    skipped: int = 0  # listed, unchanged since recorded: not fetched
     already_recorded: int = 0
     inputs: int = 0
     documents: int = 0
@@ -90,8 +95,8 @@ class Carried:
 
 @task(name="read-batch", cache_policy=NO_CACHE, retries=INGEST_RETRIES,
       retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_condition_fn=retry_transient)
-def read_task(files: Carried):
-    return run_batch(Batch("ingest", read_files, files.value))
+def read_task(files: Carried, fetch: FetchOptions = FetchOptions()):
+    return run_batch(Batch("ingest", read_files, files.value, (fetch,)))
 
 
 @task(name="clean-batch", cache_policy=NO_CACHE)
@@ -146,21 +151,23 @@ def digest(
     workers: int | None = None,
     dask_address: str | None = None,
     show_progress: bool = False,
+    fetch_timeout: float = FetchOptions.timeout,
 ) -> RunReport:
     """Digest every new seed input under `source` into the Parquet tables under `data_dir`.
 
     `language` forces an ISO 639-1 code instead of detecting it per document; `ratio` (0-1] or `words`
     replaces `sentences` as the summary length. Inputs already recorded in data_dir are skipped, so a re-run on the
     same input writes nothing. `workers` processes (default: all cores) do the batch work, or the Dask cluster
-    at `dask_address` (default $SEED_DIGEST_DASK_ADDRESS).
+    at `dask_address` (default $SEED_DIGEST_DASK_ADDRESS). `source` may be a URL (tasks/sources.py); a remote
+    input's fetch waits `fetch_timeout` seconds for an answer.
     """
     run_plan = plan(source, data_dir, algorithm, sentences, ratio, words, language, batch_size, min_sentences,
-                    near_duplicate_threshold)
+                    near_duplicate_threshold, fetch_timeout)
     started = datetime.now(timezone.utc)
     report = RunReport(run_id=new_run_id(started))
     with ApiWatch.flow_body(), exclusive(data_dir, lock_timeout), BatchProgress(enabled=show_progress) as progress:
         samples = DigestRun(run_plan, started, report, progress).execute(dask_address, workers)
-    publish(report, source, data_dir, samples)
+    publish(report, run_plan.recorded_source, data_dir, samples)
     return report
 
 
@@ -177,9 +184,11 @@ class DigestRun:
     def execute(self, dask_address: str | None, workers: int | None) -> pl.DataFrame:
         for path in remove_uncommitted(self.run.data_dir):
             self.logger.warning("removed %s, left by a run that did not finish", path)
-        files = discover(self.run.source)
+        recorded = recorded_files(self.run.data_dir)
+        files = list_source(self.run.source, recorded, self.run.fetch)
         self.report.files = len(files)
-        files, self.report.already_recorded = unchanged_files(files, recorded_files(self.run.data_dir))
+        files, self.report.skipped, self.report.already_recorded = new_files(files, recorded)
+        del recorded
         if not files:
             return self._nothing_new()
         size = self.run.batch_size  # as frames, not 100,000s of objects kept for the whole run
@@ -199,7 +208,7 @@ class DigestRun:
 
     def _nothing_new(self) -> pl.DataFrame:
         self.logger.info("nothing new under %s: %d file(s), %d input(s) already recorded in %s",
-                         self.run.source, self.report.files, self.report.already_recorded, self.run.data_dir)
+                         self.run.recorded_source, self.report.files, self.report.already_recorded, self.run.data_dir)
         self.report.run_id = None
         return self.samples
 
@@ -209,8 +218,12 @@ class DigestRun:
         known = recorded_inputs(self.run.data_dir)
         self.progress.stage("read", len(file_batches))
         spilled, lines = [], []
-        for frames in in_order(read_task.submit, file_batches, self.window, self.progress, "read"):
+        def read(files: Carried):
+            return read_task.submit(files, self.run.fetch)
+
+        for frames in in_order(read, file_batches, self.window, self.progress, "read"):
             self.report.add_seconds("ingest", seconds(frames))
+            self._count_fetches(frames.get("fetches"))
             is_new = ~pl.col("input_id").is_in(known.implode())
             normalized = frames.get("normalized", pl.DataFrame(schema=NORMALIZED_SCHEMA))
             found = normalized.height + frames["rejects"].height
@@ -224,6 +237,15 @@ class DigestRun:
             self.report.already_recorded += found - normalized.height - rejects.height
         return spilled, (pl.scan_parquet(lines, schema=ARTICLE_LINES_SCHEMA) if lines
                          else pl.LazyFrame(schema=ARTICLE_LINES_SCHEMA))
+
+    def _count_fetches(self, fetches: pl.DataFrame | None) -> None:
+        """A read batch's fetched and skipped files (an input failed alone has none: it was not fetched)."""
+        if fetches is not None and fetches.height:
+            totals = fetches.sum().row(0, named=True)
+            self.report.fetched += totals["fetched"]
+            self.report.fetched_bytes += totals["fetched_bytes"]
+            self.report.skipped += totals["skipped"]
+            self.report.already_recorded += totals["skipped_inputs"]
 
     def digest(self, spilled: list, boilerplate: dict[str, set[str]]) -> None:
         """Pass 2: clean, deduplicate and summarise each spilled batch, staging its rows."""
@@ -317,9 +339,10 @@ def runs_row(report: RunReport, started: datetime, run: Plan) -> pl.DataFrame:
     """The runs-table row of a report; stage timings end before the write, which the row itself is part of."""
     return pl.DataFrame([{
         "flow_run_id": str(runtime.flow_run.id) if runtime.flow_run.id else None,
-        "started_at": started, "finished_at": datetime.now(timezone.utc), "source": run.source,
+        "started_at": started, "finished_at": datetime.now(timezone.utc), "source": run.recorded_source,
         "parameters": run.parameters(),
-        "files": report.files, "already_recorded": report.already_recorded, "inputs": report.inputs,
+        "files": report.files, "already_recorded": report.already_recorded, "fetched": report.fetched,
+        "fetched_bytes": report.fetched_bytes, "skipped": report.skipped, "inputs": report.inputs,
         "documents": report.documents, "duplicates": report.duplicates, "rejects": report.rejects,
         "summaries": report.summaries, "stage_seconds": {stage: report.stage_seconds.get(stage) for stage in STAGES},
     }])

@@ -8,7 +8,9 @@ from dataclasses import asdict, dataclass
 
 from tasks.clean import CleanOptions
 from tasks.dedup import DedupOptions
+from tasks.fetch import FetchOptions, redact, scheme_of
 from tasks.language import known_language
+from tasks.sources import check_source
 from tasks.summary_options import SummaryOptions
 
 
@@ -23,14 +25,24 @@ class Plan:
     clean: CleanOptions
     dedup: DedupOptions
     summary: SummaryOptions
+    fetch: FetchOptions
+
+    @property
+    def recorded_source(self) -> str:
+        """The source as the runs table and logs say it: a URL without secrets."""
+        return redact(self.source) if scheme_of(self.source) else self.source
 
     def parameters(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps({**asdict(self), "source": self.recorded_source}, sort_keys=True)
 
 
 def plan(source: str, data_dir: str, algorithm: str, sentences: int | None, ratio: float | None, words: int | None,
-         language: str | None, batch_size: int, min_sentences: int, near_duplicate_threshold: float) -> Plan:
+         language: str | None, batch_size: int, min_sentences: int, near_duplicate_threshold: float,
+         fetch_timeout: float = FetchOptions.timeout) -> Plan:
     """The run's plan from the flow's parameters; a bad value fails here, before any work."""
+    check_source(source)
+    if not fetch_timeout > 0:
+        raise ValueError(f"fetch_timeout must be more than 0 seconds, not {fetch_timeout}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     if min_sentences < 1:
@@ -45,4 +57,5 @@ def plan(source: str, data_dir: str, algorithm: str, sentences: int | None, rati
     clean = CleanOptions(min_sentences=min_sentences)
     return Plan(source, data_dir, language, batch_size, clean,
                 DedupOptions(threshold=near_duplicate_threshold, num_perm=clean.num_perm),
-                SummaryOptions(algorithm=algorithm, sentences=sentences, ratio=ratio, words=words))
+                SummaryOptions(algorithm=algorithm, sentences=sentences, ratio=ratio, words=words),
+                FetchOptions(timeout=fetch_timeout))

@@ -3,7 +3,8 @@
 import polars as pl
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-COUNTS = ("files", "already_recorded", "inputs", "documents", "duplicates", "rejects", "summaries")
+COUNTS = ("files", "fetched", "skipped", "already_recorded", "inputs", "documents", "duplicates", "rejects",
+          "summaries")
 SAMPLE_SUMMARIES = 3
 
 

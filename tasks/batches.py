@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from tasks.clean import CleanOptions, article_lines, clean_documents
+from tasks.fetch import FetchOptions
 from tasks.ingest import REJECTS_SCHEMA, InputError, SeedFile, file_reject, read_inputs, reject_row
 from tasks.summary_options import SummaryOptions
 
@@ -32,27 +33,35 @@ def timed(frames: Frames, began: float) -> Frames:
     return {**frames, "seconds": pl.DataFrame({"seconds": [time.perf_counter() - began]})}
 
 
+SEED_FILE_SCHEMA = {"path": pl.Binary, "relative": pl.String, "source": pl.String, "uri": pl.String,
+                    "etag": pl.String, "modified_at": pl.Datetime("us", "UTC"), "size_bytes": pl.Int64,
+                    "recorded": pl.Int64}
+
+
 def files_frame(files: list[SeedFile]) -> pl.DataFrame:
     """Seed files as a frame: how a batch of them travels (Prefect walks a list of objects given to a task, and
-    keeps what it found for the whole flow run; a frame it leaves alone)."""
+    keeps what it found for the whole flow run; a frame it leaves alone). A remote file's URL, which may hold a
+    presigned signature, travels only here: its redacted `uri` is what is recorded."""
     return pl.DataFrame({"path": [os.fsencode(seed.path) for seed in files],  # bytes: a name need not be UTF-8
-                         "relative": [seed.relative for seed in files], "source": [seed.source for seed in files]},
-                        schema={"path": pl.Binary, "relative": pl.String, "source": pl.String})
+                         **{name: [getattr(seed, name) for seed in files] for name in list(SEED_FILE_SCHEMA)[1:]}},
+                        schema=SEED_FILE_SCHEMA)
 
 
 def seed_files(files: pl.DataFrame) -> list[SeedFile]:
-    return [SeedFile(os.fsdecode(path), relative, source) for path, relative, source in files.iter_rows()]
+    return [SeedFile(os.fsdecode(row["path"]), **{name: row[name] for name in list(SEED_FILE_SCHEMA)[1:]})
+            for row in files.iter_rows(named=True)]
 
 
-def read_files(files: pl.DataFrame) -> Frames:
-    """Ingest and normalise seed files (a `files_frame`): `normalized` inputs, `rejects`, and the
-    `article_lines` that boilerplate learning needs."""
+def read_files(files: pl.DataFrame, fetch: FetchOptions | None = None) -> Frames:
+    """Ingest and normalise seed files (a `files_frame`), fetching the remote ones: `normalized` inputs, `rejects`,
+    the `article_lines` that boilerplate learning needs, and the `fetches` counts (`tasks.ingest.read_inputs`)."""
     from tasks.normalize import normalize_inputs
 
     began = time.perf_counter()
-    inputs, rejects = read_inputs(seed_files(files))
+    inputs, rejects, counts = read_inputs(seed_files(files), fetch)
     normalized = normalize_inputs(inputs)
-    return timed({"normalized": normalized, "rejects": rejects, "article_lines": article_lines(normalized)}, began)
+    return timed({"normalized": normalized, "rejects": rejects, "article_lines": article_lines(normalized),
+                  "fetches": pl.DataFrame([counts])}, began)
 
 
 def clean_batch(normalized: pl.DataFrame, boilerplate: dict[str, set[str]], options: CleanOptions,

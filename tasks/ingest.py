@@ -1,7 +1,8 @@
 """Ingest: find seed files, read and decode them into one row per input, or a reject row saying why not.
 
-An input is a whole .txt/.md/.html file, or one record of a .json/.jsonl file. Its input_id hashes where it
-came from and its bytes, so a re-run can tell what is already recorded in data/.
+An input is a whole .txt/.md/.html file, or one record of a .json/.jsonl file, local or remote (fetched by
+tasks/fetch.py, listed by tasks/sources.py). Its input_id hashes where it came from and its bytes, so a re-run
+can tell what is already recorded in data/.
 """
 
 import errno
@@ -13,14 +14,22 @@ import stat
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import charset_normalizer
 import polars as pl
 
+if TYPE_CHECKING:
+    from tasks.fetch import FetchOptions
+
 FORMATS = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
            ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 CONTAINER_FORMATS = ("json", "jsonl")  # one input per record, not per file
+CONTENT_TYPES = {"text/plain": "txt", "text/markdown": "md", "text/html": "html", "application/xhtml+xml": "html",
+                 "application/json": "json", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
+                 "application/x-jsonlines": "jsonl"}  # the format of a remote input whose name has no extension
 TEXT_FIELDS = ("text", "content", "body", "article")
 JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false",
               type(None): "null"}
@@ -42,7 +51,7 @@ MAX_CONTAINER_BYTES = 512 << 20  # a .json or .jsonl file, read whole
 RECORD_COLUMNS = {
     "input_id": pl.String, "source": pl.String, "path": pl.String, "record": pl.Int64, "uri": pl.String,
     "format": pl.String, "encoding": pl.String, "size_bytes": pl.Int64, "content_sha256": pl.String,
-    "modified_at": pl.Datetime("us", "UTC"), "fetched_at": pl.Datetime("us", "UTC"),
+    "modified_at": pl.Datetime("us", "UTC"), "etag": pl.String, "fetched_at": pl.Datetime("us", "UTC"),
 }
 INPUTS_SCHEMA = {**RECORD_COLUMNS, "raw": pl.String, "title_hint": pl.String}
 REJECTS_SCHEMA = {**RECORD_COLUMNS, "stage": pl.String, "reason": pl.String, "detail": pl.String, "text": pl.String}
@@ -68,9 +77,21 @@ class InputError(Exception):
 
 @dataclass(frozen=True)
 class SeedFile:
-    path: str  # as given or found, for reading
+    path: str  # as given or found, for reading: a local path, or the URL of a remote input
     relative: str  # relative to the source root: the stable name recorded in data/
     source: str  # the site or folder it belongs to, for boilerplate statistics
+    uri: str | None = None  # a remote input's location, secrets redacted (a local file's is found when it is read)
+    # What is known of a remote input's version before it is fetched: an object's from the listing; an HTTP page's
+    # as last recorded, sent as If-None-Match / If-Modified-Since, with the inputs recorded from it, which count as
+    # already recorded when the server answers 304 Not Modified.
+    etag: str | None = None
+    modified_at: datetime | None = None
+    size_bytes: int | None = None
+    recorded: int = 0
+
+    @property
+    def remote(self) -> bool:
+        return self.uri is not None
 
 
 def discover(source: str) -> list[SeedFile]:
@@ -135,13 +156,17 @@ def _walk(root: str) -> tuple[list[str], set[str]]:
     return found, unlisted
 
 
-def unchanged_files(files: list[SeedFile], recorded: pl.DataFrame) -> tuple[list[SeedFile], int]:
-    """(files to read, inputs already recorded of the others): a file whose path, size and modification time
-    match a recorded one is not read again (make's and rsync's quick check; JSON containers by path and time)."""
-    if recorded.height == 0:
-        return files, 0
+VERSION_SCHEMA = {"index": pl.Int64, "path": pl.String, "modified_at": pl.Datetime("us", "UTC"), "size_bytes": pl.Int64}
+
+
+def local_versions(files: list[SeedFile]) -> pl.DataFrame:
+    """(index, path, modified_at, size_bytes) of each local seed file, as its rows were recorded, for the quick check
+    of `tasks.sources.new_files` (JSON containers by path and time: their rows have their records' sizes). Built
+    as columns, not a dict per file."""
     indexes, paths, modified, sizes = [], [], [], []
     for index, seed in enumerate(files):
+        if seed.remote:
+            continue
         try:
             status = os.stat(seed.path)
         except OSError:
@@ -152,12 +177,8 @@ def unchanged_files(files: list[SeedFile], recorded: pl.DataFrame) -> tuple[list
         columns = _stat_columns(status)  # as the rows of the file were recorded, so that they compare equal
         modified.append(columns["modified_at"])
         sizes.append(None if container else columns["size_bytes"])
-    found = pl.DataFrame({"index": indexes, "path": paths, "modified_at": modified, "size_bytes": sizes},
-                         schema={"index": pl.Int64, "path": pl.String, "modified_at": pl.Datetime("us", "UTC"),
-                                 "size_bytes": pl.Int64})
-    matched = found.join(recorded, on=["path", "modified_at", "size_bytes"], nulls_equal=True)
-    unchanged = set(matched["index"].to_list())
-    return [seed for index, seed in enumerate(files) if index not in unchanged], int(matched["inputs"].sum())
+    return pl.DataFrame({"index": indexes, "path": paths, "modified_at": modified, "size_bytes": sizes},
+                        schema=VERSION_SCHEMA)
 
 
 def readable_name(name: str) -> str:
@@ -242,16 +263,40 @@ def input_id(relative: str, record: int | None, content_sha256: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-def read_inputs(files: list[SeedFile]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Inputs of a batch of seed files, as (inputs, rejects): every file yields rows in one or the other."""
+def read_inputs(files: list[SeedFile], fetch: "FetchOptions | None" = None
+                ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Inputs of a batch of seed files, as (inputs, rejects, counts): every file yields rows in one or the other,
+    except a remote one the server says is unchanged since it was recorded. `counts` says how many files were
+    fetched (read), with how many bytes, and how many were unchanged (`skipped`, holding `skipped_inputs`)."""
+    from tasks.fetch import FetchOptions, fetch_all
+
+    remote = [seed for seed in files if seed.remote]
+    fetched = iter(fetch_all(remote, fetch or FetchOptions()) if remote else [])
     inputs, rejects = [], []
+    counts = {"fetched": 0, "fetched_bytes": 0, "skipped": 0, "skipped_inputs": 0}
     for seed in files:
-        for row, error in _read_file(seed):
+        if seed.remote:
+            outcome = next(fetched)
+            if outcome is None:  # 304 Not Modified
+                counts["skipped"] += 1
+                counts["skipped_inputs"] += seed.recorded
+                continue
+            base = _remote_base_row(seed, outcome)
+            data = outcome if isinstance(outcome, InputError) else outcome.error or outcome.data
+        else:
+            base, data = _read_file(seed)
+        if isinstance(data, InputError):
+            rows = [(base, data)]
+        else:
+            counts["fetched"] += 1
+            counts["fetched_bytes"] += len(data)
+            rows = _rows(seed, base, data)
+        for row, error in rows:
             if error is None:
                 inputs.append(row)
             else:
                 rejects.append(reject_row(row, "ingest", error, row.get("raw")))
-    return pl.DataFrame(inputs, schema=INPUTS_SCHEMA), pl.DataFrame(rejects, schema=REJECTS_SCHEMA)
+    return pl.DataFrame(inputs, schema=INPUTS_SCHEMA), pl.DataFrame(rejects, schema=REJECTS_SCHEMA), counts
 
 
 def reject_row(row: dict, stage: str, error: InputError, text: str | None) -> dict:
@@ -262,16 +307,38 @@ def reject_row(row: dict, stage: str, error: InputError, text: str | None) -> di
 
 def _base_row(seed: SeedFile) -> dict:
     """The columns every row of a seed file has, before its bytes are read."""
-    path = Path(seed.path)
-    try:
-        uri = path.resolve().as_uri()
-    except (OSError, RuntimeError):  # a symlink loop
-        uri = path.absolute().as_uri()
-    return {"source": seed.source, "path": seed.relative, "record": None, "uri": uri,
-            "format": "folder" if path.is_dir() else FORMATS[path.suffix.lower()], "encoding": None,
-            "fetched_at": datetime.now(timezone.utc), "raw": None, "title_hint": None, "modified_at": None,
-            "size_bytes": 0, "content_sha256": "",
+    if seed.remote:
+        uri, fmt = seed.uri, remote_format(seed.uri)
+    else:
+        path = Path(seed.path)
+        try:
+            uri = path.resolve().as_uri()
+        except (OSError, RuntimeError):  # a symlink loop
+            uri = path.absolute().as_uri()
+        fmt = "folder" if path.is_dir() else FORMATS[path.suffix.lower()]
+    return {"source": seed.source, "path": seed.relative, "record": None, "uri": uri, "format": fmt,
+            "encoding": None, "fetched_at": datetime.now(timezone.utc), "raw": None, "title_hint": None,
+            "modified_at": None, "etag": None, "size_bytes": 0, "content_sha256": "",
             "input_id": input_id(seed.relative, None, "")}
+
+
+def remote_format(uri: str, content_type: str | None = None) -> str:
+    """A remote input's format: its name's extension, else its Content-Type; a page is HTML unless said otherwise."""
+    suffix = PurePosixPath(urlsplit(uri).path).suffix.lower()
+    if suffix in FORMATS:
+        return FORMATS[suffix]
+    media = (content_type or "").split(";")[0].strip().lower()
+    return CONTENT_TYPES.get(media, "html")
+
+
+def _remote_base_row(seed: SeedFile, outcome) -> dict:
+    """The base row of a remote input as fetched (`tasks.fetch.Fetched`), or as listed when it could not be."""
+    row = _base_row(seed)
+    if not isinstance(outcome, InputError):
+        row.update(uri=outcome.uri, format=remote_format(outcome.uri, outcome.content_type),
+                   modified_at=outcome.modified_at, etag=outcome.etag,
+                   size_bytes=len(outcome.data) if outcome.size is None else outcome.size)
+    return row
 
 
 def _unreadable(path: Path, error: OSError) -> str:
@@ -291,32 +358,43 @@ def _stat_columns(status: os.stat_result) -> dict:
 def file_reject(seed: SeedFile, error: InputError) -> dict:
     """A rejects row for a whole seed file that could not be read or processed, with its size if known."""
     row = _base_row(seed)
-    try:
-        row.update(_stat_columns(Path(seed.path).stat()))
-    except OSError:
-        pass
+    if not seed.remote:
+        try:
+            row.update(_stat_columns(Path(seed.path).stat()))
+        except OSError:
+            pass
     return reject_row(row, "ingest", error, None)
 
 
-def _read_file(seed: SeedFile):
+def size_limit(fmt: str) -> int:
+    return MAX_CONTAINER_BYTES if fmt in CONTAINER_FORMATS else MAX_DOCUMENT_BYTES
+
+
+def too_large(size: int, fmt: str, what: str = "the file") -> InputError:
+    return InputError("too_large", f"{what} has {size:,} bytes; seed-digest reads {fmt} files of up to "
+                                   f"{size_limit(fmt):,} bytes")
+
+
+def _read_file(seed: SeedFile) -> tuple[dict, bytes | InputError]:
+    """A local seed file's base row and bytes, or the reason they cannot be read."""
     path = Path(seed.path)
     base = _base_row(seed)
     try:
         status = path.stat()
         base.update(_stat_columns(status))
-        limit = MAX_CONTAINER_BYTES if base["format"] in CONTAINER_FORMATS else MAX_DOCUMENT_BYTES
-        if status.st_size > limit:
-            yield base, InputError("too_large", f"the file has {status.st_size:,} bytes; seed-digest reads "
-                                                f"{base['format']} files of up to {limit:,} bytes")
-            return
+        if status.st_size > size_limit(base["format"]):
+            return base, too_large(status.st_size, base["format"])
         if stat.S_ISDIR(status.st_mode):  # a folder is an input only when the walk could not list it
             os.listdir(path)
-        data = path.read_bytes()
+        return base, path.read_bytes()
     except OSError as error:
         if error.errno not in PERMANENT_ERRNOS:
             raise TransientSourceError(f"reading {seed.path} failed: {error}") from error
-        yield base, InputError("unreadable", _unreadable(path, error))
-        return
+        return base, InputError("unreadable", _unreadable(path, error))
+
+
+def _rows(seed: SeedFile, base: dict, data: bytes):
+    """(row, error or None) of each input in a seed file's bytes: the file, or each record of a JSON container."""
     if base["format"] in CONTAINER_FORMATS:
         yield from _read_records(seed, base, data, base["format"])
         return

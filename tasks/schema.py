@@ -19,6 +19,7 @@ INPUT_FIELDS = [
     pa.field("size_bytes", pa.int64(), nullable=False),
     pa.field("content_sha256", pa.string(), nullable=False),
     pa.field("modified_at", pa.timestamp("us", tz="UTC")),
+    pa.field("etag", pa.string()),  # a remote input's ETag (object or HTTP), with modified_at its version
     pa.field("fetched_at", pa.timestamp("us", tz="UTC"), nullable=False),
 ]
 
@@ -92,6 +93,11 @@ RUNS = pa.schema(
         pa.field("parameters", pa.string(), nullable=False),
         pa.field("files", pa.int64(), nullable=False),
         pa.field("already_recorded", pa.int64(), nullable=False),
+        # Of the files listed: how many were read or downloaded (and their bytes), and how many were not, being
+        # unchanged since recorded. Null in runs recorded before these columns existed.
+        pa.field("fetched", pa.int64()),
+        pa.field("fetched_bytes", pa.int64()),
+        pa.field("skipped", pa.int64()),
         pa.field("inputs", pa.int64(), nullable=False),
         pa.field("documents", pa.int64(), nullable=False),
         pa.field("duplicates", pa.int64(), nullable=False),

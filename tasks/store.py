@@ -136,13 +136,15 @@ def documents_history(data_dir: str | Path) -> list[pl.LazyFrame]:
 
 
 def recorded_files(data_dir: str | Path) -> pl.DataFrame:
-    """(path, modified_at, size_bytes, inputs) of the seed files already recorded: size_bytes is the file's size
-    for a whole file and null for a JSON container (whose rows have their records' sizes)."""
-    frames = [read_table(data_dir, table, ["path", "record", "size_bytes", "modified_at"])
+    """(path, uri, etag, modified_at, size_bytes, inputs, fetched_at) of each version of a seed file already
+    recorded: size_bytes is the file's size for a whole file and null for a JSON container (whose rows have their
+    records' sizes); fetched_at is when it was last read."""
+    frames = [read_table(data_dir, table, ["path", "uri", "record", "size_bytes", "modified_at", "etag", "fetched_at"])
               for table in ("documents", "duplicates", "rejects")]
-    rows = pl.concat(frames).filter(pl.col("modified_at").is_not_null())
+    rows = pl.concat(frames).filter(pl.col("modified_at").is_not_null() | pl.col("etag").is_not_null())
     return (rows.with_columns(pl.when(pl.col("record").is_null()).then("size_bytes").alias("size_bytes"))
-            .group_by("path", "modified_at", "size_bytes").agg(pl.len().alias("inputs")))
+            .group_by("path", "uri", "etag", "modified_at", "size_bytes")
+            .agg(pl.len().alias("inputs"), pl.col("fetched_at").max()))
 
 
 def recorded_inputs(data_dir: str | Path) -> pl.Series:

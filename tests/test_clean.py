@@ -8,7 +8,7 @@ from tasks.normalize import fix_text, html_main_text, markdown_text, normalize_i
 
 
 def cleaned(folder) -> tuple[pl.DataFrame, pl.DataFrame]:
-    inputs, _ = read_inputs(discover(str(folder)))
+    inputs, _, _ = read_inputs(discover(str(folder)))
     normalized = normalize_inputs(inputs)
     return clean_documents(normalized, boilerplate_lines(normalized, CleanOptions()), CleanOptions())
 

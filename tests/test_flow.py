@@ -128,8 +128,8 @@ def latest_artifact(key: str):
 def test_each_run_publishes_counts_timings_and_a_report_with_sample_summaries(corpus, tmp_path):
     report = digest(source=str(corpus), data_dir=str(tmp_path / "data"))
     counts = {row["measure"]: row["count"] for row in json.loads(latest_artifact("seed-digest-counts").data)}
-    assert counts == {"files": 11, "already recorded": 0, "inputs": 13, "documents": 6, "duplicates": 2,
-                      "rejects": 5, "summaries": 6}
+    assert counts == {"files": 11, "fetched": 11, "skipped": 0, "already recorded": 0, "inputs": 13, "documents": 6,
+                      "duplicates": 2, "rejects": 5, "summaries": 6}
     stages = [row["stage"] for row in json.loads(latest_artifact("seed-digest-timings").data)]
     assert stages == ["ingest", "clean", "deduplicate", "summarize", "write"]
     markdown = latest_artifact("seed-digest-report").data

@@ -65,7 +65,7 @@ def test_json_records_become_inputs_or_rejects_one_by_one(tmp_path):
     (tmp_path / "batch.json").write_text(json.dumps(records))
     (tmp_path / "feed.jsonl").write_text('{"body": "Body text."}\n\n{broken\n')
     (tmp_path / "single.json").write_text('{"content": "Only one."}')
-    inputs, rejects = read_inputs(discover(str(tmp_path)))
+    inputs, rejects, _ = read_inputs(discover(str(tmp_path)))
     assert inputs.select("path", "record", "source", "raw", "title_hint").rows() == [
         ("batch.json", 0, "wire", "First text.", "One"),
         ("feed.jsonl", 0, tmp_path.name, "Body text.", None),
@@ -79,7 +79,7 @@ def test_json_records_become_inputs_or_rejects_one_by_one(tmp_path):
 
 def test_unreadable_file_is_a_reject_not_a_crash(tmp_path):
     missing = SeedFile(str(tmp_path / "gone.txt"), "gone.txt", "seeds")
-    inputs, rejects = read_inputs([missing])
+    inputs, rejects, _ = read_inputs([missing])
     assert inputs.height == 0
     assert rejects.select("reason", "stage").row(0) == ("unreadable", "ingest")
 
