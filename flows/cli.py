@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
                      help="estimated Jaccard similarity of word 3-shingles from which documents are near duplicates")
     run.add_argument("--fetch-timeout", type=float, default=30.0,
                      help="seconds a remote fetch waits to connect or for the next bytes (default: 30)")
+    run.add_argument("--credentials-block",
+                     help="name of a Prefect Secret block holding the object store's storage options as JSON "
+                          "(default: the store's own environment and configuration)")
     run.add_argument("--lock-timeout", type=float, default=0.0,
                      help="seconds to wait for another run on the same data folder (default: fail at once)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -217,7 +220,7 @@ def answer_without_prefect(args) -> tuple[int, str] | None:
     from tasks.sources import list_source, new_files
     from tasks.store import StoreBusy, exclusive, recorded_files, remove_uncommitted
 
-    if scheme_of(args.source) in HTTP_SCHEMES:
+    if scheme_of(args.source) in HTTP_SCHEMES or args.credentials_block:  # a block is read through Prefect's API
         return None
     try:
         with exclusive(args.data, args.lock_timeout):  # waited for here: a busy store is answered before any flow run
@@ -260,7 +263,7 @@ def run_flow(args, console, server, length) -> int:
                        ratio=length.ratio, words=length.words, language=args.language, batch_size=args.batch_size,
                        min_sentences=args.min_sentences, near_duplicate_threshold=args.near_duplicate_threshold,
                        lock_timeout=args.lock_timeout, workers=args.workers, dask_address=args.dask_address,
-                       fetch_timeout=args.fetch_timeout,
+                       fetch_timeout=args.fetch_timeout, credentials_block=args.credentials_block,
                        show_progress=not args.no_progress and sys.stderr.isatty(), return_state=True)
     except Exception as error:  # noqa: BLE001 - Prefect could not even start or end the flow run
         console.print(f"[red]error:[/red] {failure(error)}")
@@ -274,10 +277,11 @@ def run_flow(args, console, server, length) -> int:
                       f"{report.already_recorded} input(s) already recorded in {args.data}")
         return 0
     table = Table(title=f"run {report.run_id}")
-    for column in ("files", "already recorded", "inputs", "documents", "duplicates", "rejects", "summaries"):
+    columns = ("files", "fetched", "skipped", "already recorded", "inputs", "documents", "duplicates", "rejects",
+               "summaries")
+    for column in columns:
         table.add_column(column, justify="right")
-    table.add_row(*(str(getattr(report, name.replace(" ", "_"))) for name in
-                    ("files", "already recorded", "inputs", "documents", "duplicates", "rejects", "summaries")))
+    table.add_row(*(str(getattr(report, name.replace(" ", "_"))) for name in columns))
     Console().print(table)
     if report.reject_reasons:
         Console().print("rejects by reason: " + ", ".join(f"{k} {v}" for k, v in report.reject_reasons.items()))

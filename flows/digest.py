@@ -8,6 +8,7 @@ of each stage is one Prefect task, run in this process, whose pure function runs
 processes (flows/compute.py) or Dask cluster.
 """
 
+import json
 import time
 from collections import deque
 from contextlib import contextmanager
@@ -95,8 +96,8 @@ class Carried:
 
 @task(name="read-batch", cache_policy=NO_CACHE, retries=INGEST_RETRIES,
       retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_condition_fn=retry_transient)
-def read_task(files: Carried, fetch: FetchOptions = FetchOptions()):
-    return run_batch(Batch("ingest", read_files, files.value, (fetch,)))
+def read_task(files: Carried, fetch: FetchOptions = FetchOptions(), credentials: Carried = Carried(None)):
+    return run_batch(Batch("ingest", read_files, files.value, (fetch, credentials.value)))
 
 
 @task(name="clean-batch", cache_policy=NO_CACHE)
@@ -152,6 +153,7 @@ def digest(
     dask_address: str | None = None,
     show_progress: bool = False,
     fetch_timeout: float = FetchOptions.timeout,
+    credentials_block: str | None = None,
 ) -> RunReport:
     """Digest every new seed input under `source` into the Parquet tables under `data_dir`.
 
@@ -159,23 +161,46 @@ def digest(
     replaces `sentences` as the summary length. Inputs already recorded in data_dir are skipped, so a re-run on the
     same input writes nothing. `workers` processes (default: all cores) do the batch work, or the Dask cluster
     at `dask_address` (default $SEED_DIGEST_DASK_ADDRESS). `source` may be a URL (tasks/sources.py); a remote
-    input's fetch waits `fetch_timeout` seconds for an answer.
+    input's fetch waits `fetch_timeout` seconds for an answer. `credentials_block` names a Prefect Secret block
+    holding an object store's fsspec storage options (its credentials); without it, the store's client finds them
+    in the environment and its own configuration.
     """
     run_plan = plan(source, data_dir, algorithm, sentences, ratio, words, language, batch_size, min_sentences,
                     near_duplicate_threshold, fetch_timeout)
     started = datetime.now(timezone.utc)
     report = RunReport(run_id=new_run_id(started))
     with ApiWatch.flow_body(), exclusive(data_dir, lock_timeout), BatchProgress(enabled=show_progress) as progress:
-        samples = DigestRun(run_plan, started, report, progress).execute(dask_address, workers)
+        samples = DigestRun(run_plan, started, report, progress, stored_credentials(credentials_block)).execute(
+            dask_address, workers)
     publish(report, run_plan.recorded_source, data_dir, samples)
     return report
+
+
+def stored_credentials(block: str | None) -> dict | None:
+    """The storage options kept in the Prefect Secret block named `block`: a JSON object, such as s3fs's `key` and
+    `secret`. They travel to the workers with each read batch, never as a parameter Prefect would record."""
+    if block is None:
+        return None
+    from prefect.blocks.system import Secret
+
+    value = Secret.load(block).get()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = None
+    if not isinstance(value, dict):
+        raise ValueError(f"the Secret block {block!r} must hold a JSON object of storage options, such as "
+                         '{"key": "...", "secret": "..."} for s3://')
+    return value
 
 
 class DigestRun:
     """One run's two passes under data/'s lock; fills in `report`."""
 
-    def __init__(self, run: Plan, started: datetime, report: RunReport, progress):
+    def __init__(self, run: Plan, started: datetime, report: RunReport, progress, credentials: dict | None = None):
         self.run, self.started, self.report, self.progress = run, started, report, progress
+        self.credentials = Carried(credentials)  # a dict Prefect would otherwise walk and could show
         self.logger = get_run_logger()
         self.staged = StagedRun(run.data_dir, report.run_id, started.date())
         self.samples = pl.DataFrame(schema={"title": pl.String, "path": pl.String, "summary": pl.String})
@@ -185,7 +210,7 @@ class DigestRun:
         for path in remove_uncommitted(self.run.data_dir):
             self.logger.warning("removed %s, left by a run that did not finish", path)
         recorded = recorded_files(self.run.data_dir)
-        files = list_source(self.run.source, recorded, self.run.fetch)
+        files = list_source(self.run.source, recorded, self.run.fetch, self.credentials.value)
         self.report.files = len(files)
         files, self.report.skipped, self.report.already_recorded = new_files(files, recorded)
         del recorded
@@ -219,7 +244,7 @@ class DigestRun:
         self.progress.stage("read", len(file_batches))
         spilled, lines = [], []
         def read(files: Carried):
-            return read_task.submit(files, self.run.fetch)
+            return read_task.submit(files, self.run.fetch, self.credentials)
 
         for frames in in_order(read, file_batches, self.window, self.progress, "read"):
             self.report.add_seconds("ingest", seconds(frames))

@@ -52,13 +52,13 @@ def seed_files(files: pl.DataFrame) -> list[SeedFile]:
             for row in files.iter_rows(named=True)]
 
 
-def read_files(files: pl.DataFrame, fetch: FetchOptions | None = None) -> Frames:
+def read_files(files: pl.DataFrame, fetch: FetchOptions | None = None, storage_options: dict | None = None) -> Frames:
     """Ingest and normalise seed files (a `files_frame`), fetching the remote ones: `normalized` inputs, `rejects`,
     the `article_lines` that boilerplate learning needs, and the `fetches` counts (`tasks.ingest.read_inputs`)."""
     from tasks.normalize import normalize_inputs
 
     began = time.perf_counter()
-    inputs, rejects, counts = read_inputs(seed_files(files), fetch)
+    inputs, rejects, counts = read_inputs(seed_files(files), fetch, storage_options)
     normalized = normalize_inputs(inputs)
     return timed({"normalized": normalized, "rejects": rejects, "article_lines": article_lines(normalized),
                   "fetches": pl.DataFrame([counts])}, began)

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import partial
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tasks.ingest import InputError, SeedFile, remote_format, size_limit, too_large
@@ -49,12 +50,14 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, parts.path, query, ""))
 
 
-def filesystem(url: str):
-    """(fsspec file system, path) of an object-store URL; the store's package is named if it is not installed."""
+def filesystem(url: str, storage_options: dict | None = None):
+    """(fsspec file system, path) of an object-store URL; the store's package is named if it is not installed.
+    Without `storage_options` (a credentials block's), the store's client finds its credentials as it does for any
+    program: the environment, its configuration files, the machine's role or identity."""
     import fsspec
 
     try:
-        return fsspec.core.url_to_fs(url)
+        return fsspec.core.url_to_fs(url, **(storage_options or {}))
     except ImportError:
         package = OBJECT_STORES[scheme_of(url)]
         raise ImportError(f"{scheme_of(url)}:// sources need the {package} package: pip install {package}") from None
@@ -127,24 +130,24 @@ class HostLimits:
             yield
 
 
-def fetch_all(seeds: list[SeedFile], options: FetchOptions) -> list:
+def fetch_all(seeds: list[SeedFile], options: FetchOptions, storage_options: dict | None = None) -> list:
     """For each remote seed file, in order: `Fetched`, None when an HTTP server says it has not changed since it was
-    recorded (304), or the InputError that makes it a reject."""
+    recorded (304), or the InputError that makes it a reject. `storage_options` go to the object stores' fsspec."""
     import httpx
 
     limits = HostLimits(options)
     with httpx.Client(timeout=options.timeout, follow_redirects=True, max_redirects=options.max_redirects,
                       headers={"User-Agent": USER_AGENT}) as client, \
             ThreadPoolExecutor(max_workers=options.concurrency) as pool:
-        return list(pool.map(lambda seed: _with_retries(seed, client, limits, options), seeds))
+        return list(pool.map(lambda seed: _with_retries(seed, client, limits, options, storage_options), seeds))
 
 
-def _with_retries(seed: SeedFile, client, limits: HostLimits, options: FetchOptions):
+def _with_retries(seed: SeedFile, client, limits: HostLimits, options: FetchOptions, storage_options: dict | None):
     scheme = urlsplit(seed.path).scheme.lower()
     if scheme not in SCHEMES:
         return InputError("unreadable", f"the {scheme or 'schemeless'}:// URL is not fetched: seed-digest fetches "
                                         f"{', '.join(SCHEMES)} URLs only")
-    fetch = _http if scheme in HTTP_SCHEMES else _object
+    fetch = _http if scheme in HTTP_SCHEMES else partial(_object, storage_options=storage_options)
     failure = None
     for attempt in range(options.attempts):
         if attempt:
@@ -215,9 +218,9 @@ def _http_date(value: str | None) -> datetime | None:
         return None
 
 
-def _object(seed: SeedFile, client, options: FetchOptions) -> Fetched:
-    """An object's bytes through fsspec (s3fs, gcsfs, adlfs), which reads the store's own credentials."""
-    fs, path = filesystem(seed.path)
+def _object(seed: SeedFile, client, options: FetchOptions, storage_options: dict | None) -> Fetched:
+    """An object's bytes through fsspec (s3fs, gcsfs, adlfs)."""
+    fs, path = filesystem(seed.path, storage_options)
     fmt = remote_format(seed.uri)
     try:
         fs.invalidate_cache(path)  # fsspec caches listings per process: the object may have changed since

@@ -263,7 +263,7 @@ def input_id(relative: str, record: int | None, content_sha256: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-def read_inputs(files: list[SeedFile], fetch: "FetchOptions | None" = None
+def read_inputs(files: list[SeedFile], fetch: "FetchOptions | None" = None, storage_options: dict | None = None
                 ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """Inputs of a batch of seed files, as (inputs, rejects, counts): every file yields rows in one or the other,
     except a remote one the server says is unchanged since it was recorded. `counts` says how many files were
@@ -271,7 +271,7 @@ def read_inputs(files: list[SeedFile], fetch: "FetchOptions | None" = None
     from tasks.fetch import FetchOptions, fetch_all
 
     remote = [seed for seed in files if seed.remote]
-    fetched = iter(fetch_all(remote, fetch or FetchOptions()) if remote else [])
+    fetched = iter(fetch_all(remote, fetch or FetchOptions(), storage_options) if remote else [])
     inputs, rejects = [], []
     counts = {"fetched": 0, "fetched_bytes": 0, "skipped": 0, "skipped_inputs": 0}
     for seed in files:

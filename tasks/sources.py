@@ -42,16 +42,17 @@ def check_source(source: str) -> None:
                          f"or the store's own configuration (see the README's Sources section), never in the URL")
 
 
-def list_source(source: str, recorded: pl.DataFrame, fetch: FetchOptions | None = None) -> list[SeedFile]:
+def list_source(source: str, recorded: pl.DataFrame, fetch: FetchOptions | None = None,
+                storage_options: dict | None = None) -> list[SeedFile]:
     """The seed files a source lists, in a stable order; `recorded` (`tasks.store.recorded_files`) lets a single URL
-    already recorded be asked for conditionally."""
+    already recorded be asked for conditionally; `storage_options` (a credentials block's) go to an object store."""
     check_source(source)
     scheme = scheme_of(source)
     if scheme is None:
         return _local(source, fetch or FetchOptions())
     if scheme in HTTP_SCHEMES:
         return _listed_urls(source, _http_versions(recorded), fetch or FetchOptions())
-    return _objects(source)
+    return _objects(source, storage_options)
 
 
 def _local(source: str, fetch: FetchOptions) -> list[SeedFile]:
@@ -96,8 +97,8 @@ def _listed_urls(source: str, versions: dict, fetch: FetchOptions, depth: int = 
     outcome = fetch_all([known], fetch)[0]
     if outcome is None:  # 304: the single file recorded last time, unchanged; its worker asks again, as for any page
         return [known]
-    if isinstance(outcome, InputError):
-        raise SourceUnavailable(f"seed source {single.uri}: {outcome}")
+    if isinstance(outcome, InputError) or outcome.error:
+        raise SourceUnavailable(f"seed source {single.uri}: {getattr(outcome, 'error', None) or outcome}")
     urls, sitemaps = entries(outcome.data, outcome.uri)
     if urls is None:
         return [replace(single, **_version_of(versions, single.uri))]
@@ -142,10 +143,10 @@ def _version_of(versions: dict, uri: str) -> dict:
     return {"etag": etag, "modified_at": modified_at, "recorded": recorded}
 
 
-def _objects(source: str) -> list[SeedFile]:
+def _objects(source: str, storage_options: dict | None) -> list[SeedFile]:
     """The seed files under an object-store prefix (recursively) or matching a glob, with their versions."""
     scheme = scheme_of(source)
-    fs, path = filesystem(source)
+    fs, path = filesystem(source, storage_options)
     fs.invalidate_cache()  # fsspec keeps listings per process: a run must see the store as it is now
     try:
         if glob.has_magic(path):

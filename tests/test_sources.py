@@ -154,14 +154,14 @@ def site():
 class S3:
     """moto's S3 server on loopback in a process of its own; its access log says which objects were downloaded."""
 
-    def __init__(self, log_path):
+    def __init__(self, log_path, port: int = S3_PORT):
         import boto3
 
         self.log_path = log_path
         self.log = open(log_path, "w")
-        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(S3_PORT)],
+        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                         stdout=self.log, stderr=self.log)
-        self.client = boto3.client("s3")
+        self.client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}")
         for _ in range(300):
             try:
                 self.client.list_buckets()
@@ -246,6 +246,24 @@ def test_bucket_objects_added_changed_and_deleted_between_runs(s3, tmp_path):
     assert runs["source"].to_list() == [source, source]
     assert table(data, "documents").filter(pl.col("path") == "a.txt").height == 2  # both versions, each once
     assert_no_secret(data, S3_SECRET)
+
+
+def test_a_credentials_block_gives_the_store_its_options(tmp_path, caplog):
+    from prefect.blocks.system import Secret
+
+    port = free_port()
+    elsewhere = S3(tmp_path / "elsewhere.log", port)  # an S3 API that only the block's options point to
+    try:
+        elsewhere.put("seeds/a.txt", article("the harbour plan", 5).encode())
+        Secret(value={"key": "AKIDBLOCK", "secret": "block-secret-value",
+                      "endpoint_url": f"http://127.0.0.1:{port}"}).save("seed-store", overwrite=True)
+        data = tmp_path / "data"
+        report = digest(source=f"s3://{BUCKET}/seeds/", data_dir=str(data), credentials_block="seed-store")
+        assert (report.files, report.documents) == (1, 1) and elsewhere.downloads() == ["seeds/a.txt"]
+        assert_no_secret(data, "block-secret-value")
+        assert "block-secret-value" not in caplog.text
+    finally:
+        elsewhere.close()
 
 
 def test_feed_pages_are_fetched_politely_within_bounds_and_again_only_when_changed(site, tmp_path):
@@ -355,3 +373,18 @@ def test_entries_of_feeds_sitemaps_and_url_lists():
         ["https://a.example/1", "https://b.example/2"], [])
     assert entries(page("a page"), "https://news.example/page")[0] is None
     assert entries(b"Just an article. It mentions https://a.example once.", "https://x.example/a.txt")[0] is None
+
+
+def test_the_command_reads_a_sitemap_then_answers_nothing_new(site, tmp_path):
+    from tests.test_cli import run_cli
+
+    arguments = ("--source", site.url("/sitemap.xml"), "--data", str(tmp_path / "data"), "--fetch-timeout", "5")
+    first = run_cli(*arguments, home=tmp_path / "home")
+    assert first.returncode == 0, first.stderr
+    values = [line for line in first.stdout.splitlines() if "│" in line][-1]  # the header's lines are drawn with ┃
+    assert [cell.strip() for cell in values.split("│")[1:4]] == ["2", "2", "0"]  # files, fetched, skipped
+    again = run_cli(*arguments, home=tmp_path / "home")
+    assert again.returncode == 0 and "nothing new: 2 file(s)" in again.stderr, again.stderr
+    assert "Traceback" not in first.stderr + again.stderr
+    refused = run_cli("--source", "https://me:hunter2@news.example/feed.xml", home=tmp_path / "home")
+    assert refused.returncode == 2 and "holds a password" in refused.stderr and "hunter2" not in refused.stderr
