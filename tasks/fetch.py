@@ -2,7 +2,7 @@
 
 Each fetch is bounded: timeouts, a size cap (a body is streamed and dropped once it passes the cap, never held
 whole; a declared size over the cap is not downloaded at all), at most `max_redirects` redirects, and only the
-schemes of `tasks.sources.SCHEMES`. It is polite: a worker fetches at most `concurrency` inputs at once, at most
+`SCHEMES` below. It is polite: a worker fetches at most `concurrency` inputs at once, at most
 `per_host` of them from one host, and starts requests to one host at least `host_interval` seconds apart.
 Transient failures (timeouts, lost connections, HTTP 408, 425, 429 and 5xx) are tried again with exponential
 backoff; a permanent failure (HTTP 4xx, a redirect loop, a scheme not allowed, a missing object), or a transient
@@ -10,9 +10,11 @@ one that outlasts `attempts` tries, is the input's reject, its HTTP status in th
 before is asked for with If-None-Match / If-Modified-Since, and a 304 answer downloads nothing.
 """
 
+import hashlib
 import re
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,12 +41,16 @@ def scheme_of(source: str) -> str | None:
 
 
 def redact(url: str) -> str:
-    """The URL without what must not be recorded: user name and password, secret query values, the fragment."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    """The URL without what must not be recorded: user name and password, secret query values, the fragment. A URL
+    that cannot be parsed (a bad IPv6 address or port) is named by a hash of it."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return f"invalid-url:{hashlib.sha256(url.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}"
     netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
+    if port is not None:
+        netloc += f":{port}"
     query = urlencode([(name, "REDACTED" if SECRET_PARAMETER.search(name) else value)
                        for name, value in parse_qsl(parts.query, keep_blank_values=True)], safe="/:,")
     return urlunsplit((parts.scheme.lower(), netloc, parts.path, query, ""))
@@ -130,20 +136,30 @@ class HostLimits:
             yield
 
 
-def fetch_all(seeds: list[SeedFile], options: FetchOptions, storage_options: dict | None = None) -> list:
+def fetch_all(seeds: list[SeedFile], options: FetchOptions, storage_options: dict | None = None):
     """For each remote seed file, in order: `Fetched`, None when an HTTP server says it has not changed since it was
-    recorded (304), or the InputError that makes it a reject. `storage_options` go to the object stores' fsspec."""
+    recorded (304), or the InputError that makes it a reject. `storage_options` go to the object stores' fsspec.
+    A generator that holds at most twice `concurrency` bodies: the caller takes each before the next is fetched."""
     import httpx
 
     limits = HostLimits(options)
     with httpx.Client(timeout=options.timeout, follow_redirects=True, max_redirects=options.max_redirects,
                       headers={"User-Agent": USER_AGENT}) as client, \
             ThreadPoolExecutor(max_workers=options.concurrency) as pool:
-        return list(pool.map(lambda seed: _with_retries(seed, client, limits, options, storage_options), seeds))
+        pending = deque()
+        for seed in seeds:
+            pending.append(pool.submit(_with_retries, seed, client, limits, options, storage_options))
+            if len(pending) >= 2 * options.concurrency:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _with_retries(seed: SeedFile, client, limits: HostLimits, options: FetchOptions, storage_options: dict | None):
-    scheme = urlsplit(seed.path).scheme.lower()
+    try:
+        scheme, host = urlsplit(seed.path).scheme.lower(), urlsplit(seed.path).hostname or ""
+    except ValueError as error:
+        return InputError("unreadable", f"not a URL that can be fetched ({error})")
     if scheme not in SCHEMES:
         return InputError("unreadable", f"the {scheme or 'schemeless'}:// URL is not fetched: seed-digest fetches "
                                         f"{', '.join(SCHEMES)} URLs only")
@@ -153,7 +169,7 @@ def _with_retries(seed: SeedFile, client, limits: HostLimits, options: FetchOpti
         if attempt:
             time.sleep(options.backoff * 2 ** (attempt - 1))
         try:
-            with limits.slot(urlsplit(seed.path).hostname or ""):
+            with limits.slot(host):
                 return fetch(seed, client, options)
         except InputError as error:
             return error
@@ -199,6 +215,8 @@ def _http(seed: SeedFile, client, options: FetchOptions):
                 if time.monotonic() - began > options.deadline:
                     raise Transient(f"{where} still sending after {options.deadline:g} s")
             return Fetched(bytes(body), *version)
+    except (httpx.InvalidURL, UnicodeError) as error:
+        raise InputError("unreadable", f"not a URL that can be fetched: {type(error).__name__}") from None
     except httpx.TooManyRedirects:
         raise InputError("unreadable", f"more than {options.max_redirects} redirects from {redact(seed.path)} "
                                        "(a redirect loop?)") from None

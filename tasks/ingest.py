@@ -271,7 +271,7 @@ def read_inputs(files: list[SeedFile], fetch: "FetchOptions | None" = None, stor
     from tasks.fetch import FetchOptions, fetch_all
 
     remote = [seed for seed in files if seed.remote]
-    fetched = iter(fetch_all(remote, fetch or FetchOptions(), storage_options) if remote else [])
+    fetched = fetch_all(remote, fetch or FetchOptions(), storage_options) if remote else iter(())
     inputs, rejects = [], []
     counts = {"fetched": 0, "fetched_bytes": 0, "skipped": 0, "skipped_inputs": 0}
     for seed in files:

@@ -12,12 +12,13 @@ import glob
 import io
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 from xml.etree import ElementTree
 
 import polars as pl
 
-from tasks.fetch import HTTP_SCHEMES, SCHEMES, FetchOptions, fetch_all, filesystem, object_version, redact, scheme_of
+from tasks.fetch import (HTTP_SCHEMES, SCHEMES, SECRET_PARAMETER, FetchOptions, fetch_all, filesystem, object_version,
+                         redact, scheme_of)
 from tasks.ingest import (CONTAINER_FORMATS, FORMATS, MAX_DOCUMENT_BYTES, InputError, SeedFile, discover,
                          local_versions, readable_name)
 
@@ -40,6 +41,10 @@ def check_source(source: str) -> None:
     if urlsplit(source).password is not None:
         raise ValueError(f"source {redact(source)!r} holds a password: give credentials through the environment "
                          f"or the store's own configuration (see the README's Sources section), never in the URL")
+    secrets = [name for name, _ in parse_qsl(urlsplit(source).query) if SECRET_PARAMETER.search(name)]
+    if secrets:
+        raise ValueError(f"source {redact(source)!r} holds a secret ({', '.join(secrets)}): list a presigned URL in "
+                         f"a URL list instead, whose lines are not parameters")
 
 
 def list_source(source: str, recorded: pl.DataFrame, fetch: FetchOptions | None = None,
@@ -49,13 +54,13 @@ def list_source(source: str, recorded: pl.DataFrame, fetch: FetchOptions | None 
     check_source(source)
     scheme = scheme_of(source)
     if scheme is None:
-        return _local(source, fetch or FetchOptions())
+        return _local(source)
     if scheme in HTTP_SCHEMES:
         return _listed_urls(source, _http_versions(recorded), fetch or FetchOptions())
     return _objects(source, storage_options)
 
 
-def _local(source: str, fetch: FetchOptions) -> list[SeedFile]:
+def _local(source: str) -> list[SeedFile]:
     """A folder, glob or file; a file of nothing but http(s) URLs is a URL list."""
     files = discover(source)
     if len(files) == 1 and Path(source).is_file() and Path(source).stat().st_size <= MAX_DOCUMENT_BYTES:
@@ -79,14 +84,22 @@ def url_lines(document: bytes) -> list[str] | None:
 
 
 def _pages(urls: list[str]) -> list[SeedFile]:
-    """One seed file per distinct URL: its path is host and path (and query, secrets redacted), its source the host."""
+    """One seed file per URL: its path is host and path (and query, secrets redacted), its source the host."""
     files = []
-    for url in dict.fromkeys(urls):
+    for url in urls:
         location = redact(url)
         parts = urlsplit(location)
         relative = readable_name(parts.netloc + (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
         files.append(SeedFile(url, relative, parts.hostname or "unknown", uri=location))
-    return files
+    return _distinct(files)
+
+
+def _distinct(files: list[SeedFile]) -> list[SeedFile]:
+    """The first of the files listed under each path (a URL in two sitemaps, or twice with other signatures)."""
+    first: dict[str, SeedFile] = {}
+    for seed in files:
+        first.setdefault(seed.relative, seed)
+    return list(first.values())
 
 
 def _listed_urls(source: str, versions: dict, fetch: FetchOptions, depth: int = 0) -> list[SeedFile]:
@@ -94,7 +107,7 @@ def _listed_urls(source: str, versions: dict, fetch: FetchOptions, depth: int = 
     single = _pages([source])[0]
     etag, modified_at, recorded = versions.get(single.uri, (None, None, 0))
     known = replace(single, etag=etag, modified_at=modified_at, recorded=recorded)
-    outcome = fetch_all([known], fetch)[0]
+    [outcome] = fetch_all([known], fetch)
     if outcome is None:  # 304: the single file recorded last time, unchanged; its worker asks again, as for any page
         return [known]
     if isinstance(outcome, InputError) or outcome.error:
@@ -105,7 +118,7 @@ def _listed_urls(source: str, versions: dict, fetch: FetchOptions, depth: int = 
     pages = _pages(urls)
     for sitemap in sitemaps if depth < SITEMAP_DEPTH else []:
         pages += _listed_urls(sitemap, versions, fetch, depth + 1)
-    return [replace(page, **_version_of(versions, page.uri)) for page in pages]
+    return [replace(page, **_version_of(versions, page.uri)) for page in _distinct(pages)]
 
 
 def entries(document: bytes, url: str) -> tuple[list[str] | None, list[str]]:

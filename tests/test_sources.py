@@ -352,6 +352,9 @@ def test_urls_with_credentials_or_other_schemes_are_refused_before_any_work(tmp_
     assert "hunter2" not in str(caught.value)
     with pytest.raises(ValueError, match="ftp:// scheme is not read"):
         check_source("ftp://example.com/seeds/")
+    with pytest.raises(ValueError, match=r"holds a secret \(X-Amz-Signature\)") as caught:
+        check_source("https://bucket.example/feed.xml?X-Amz-Signature=abc123&page=2")
+    assert "abc123" not in str(caught.value)
     assert not (tmp_path / "data").exists()
 
 
@@ -388,3 +391,17 @@ def test_the_command_reads_a_sitemap_then_answers_nothing_new(site, tmp_path):
     assert "Traceback" not in first.stderr + again.stderr
     refused = run_cli("--source", "https://me:hunter2@news.example/feed.xml", home=tmp_path / "home")
     assert refused.returncode == 2 and "holds a password" in refused.stderr and "hunter2" not in refused.stderr
+
+
+def test_a_listed_url_that_cannot_be_parsed_is_a_reject_of_its_own(tmp_path):
+    from tasks.fetch import FetchOptions, fetch_all
+    from tasks.sources import list_source
+    from tasks.store import recorded_files
+
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://[::1/a.html?token=hunter2\nhttp://127.0.0.1:1/b.html\nhttp://127.0.0.1:1/b.html\n")
+    broken, refused = list_source(str(urls), recorded_files(tmp_path / "data"))  # a URL listed twice is one input
+    assert broken.uri.startswith("invalid-url:") and "hunter2" not in broken.uri + broken.relative
+    outcomes = list(fetch_all([broken, refused], FetchOptions(attempts=1)))
+    assert [(outcome.reason, "hunter2" in str(outcome)) for outcome in outcomes] == [
+        ("unreadable", False), ("unavailable", False)]
