@@ -243,6 +243,7 @@ class DigestRun:
         known = recorded_inputs(self.run.data_dir)
         self.progress.stage("read", len(file_batches))
         spilled, lines = [], []
+
         def read(files: Carried):
             return read_task.submit(files, self.run.fetch, self.credentials)
 
