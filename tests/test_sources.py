@@ -27,8 +27,7 @@ def free_port() -> int:
 
 
 # The S3 API's address and credentials, as a user gives them: in the environment, which botocore reads. Set when
-# the tests are collected, before any worker process (or the fork server they come from) starts, so that the
-# workers have them too.
+# the tests are collected, before any worker process starts, so that the workers inherit them.
 S3_PORT = free_port()
 S3_SECRET = "s3-secret-never-recorded"
 os.environ.update(AWS_ACCESS_KEY_ID="AKIDSEEDDIGESTTEST", AWS_SECRET_ACCESS_KEY=S3_SECRET,
