@@ -268,3 +268,7 @@ class StagedRun:
             for temporary, _ in files:
                 temporary.unlink(missing_ok=True)
         shutil.rmtree(self.spill_folder, ignore_errors=True)
+        try:
+            self.spill_folder.parent.rmdir()  # the spill root too, once empty: the next run would report it as left
+        except OSError:  # another run's spill is in it, or it is gone
+            pass

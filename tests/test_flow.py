@@ -29,6 +29,7 @@ def test_end_to_end_accounts_for_every_input(corpus, tmp_path, seed_text):
     data = tmp_path / "data"
     report = digest(source=str(corpus), data_dir=str(data), batch_size=4)
     assert (report.inputs, report.documents, report.duplicates, report.rejects, report.summaries) == (13, 6, 2, 5, 6)
+    assert not (data / ".spill").exists()  # nothing for the next run to report as left behind
 
     runs = sql(data, "select inputs, documents, duplicates, rejects, summaries, files, run_date = current_date "
                      "from {runs}")
