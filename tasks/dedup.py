@@ -27,6 +27,7 @@ DOCUMENT_ONLY = [name for name in DOCUMENTS.names if name not in DUPLICATES.name
 DUPLICATE_COLUMNS = {"canonical_id": pl.String, "method": pl.String, "similarity": pl.Float64}
 HISTORY_SCHEMA = {"input_id": pl.String, "text_hash": pl.String, "minhash": pl.List(pl.UInt32),
                   "lsh_bands": pl.List(pl.UInt64), "order": pl.Int64}
+EXACT_SCHEMA = {"input_id": pl.String, "text_hash": pl.String, "order": pl.Int64}
 NEAR_SCHEMA = {"position": pl.Int64, "input_id": pl.String, "order": pl.Int64, "minhash": pl.List(pl.UInt32)}
 
 # LSH finds candidates from a lower similarity than the threshold they must then reach: its banding is an
@@ -150,8 +151,7 @@ def deduplicate(documents: pl.DataFrame, history: pl.LazyFrame | list[pl.LazyFra
     if run is not None:
         run_exact, run_near = run.candidates(documents["text_hash"], batch_bands)
         exact, near = exact + [run_exact], near + [run_near]
-    exact = pl.concat(exact) if exact else pl.DataFrame(schema={"input_id": pl.String, "text_hash": pl.String,
-                                                               "order": pl.Int64})
+    exact = pl.concat(exact) if exact else pl.DataFrame(schema=EXACT_SCHEMA)
     near = pl.concat(near) if near else pl.DataFrame(schema=NEAR_SCHEMA)
     first = exact.sort("order").group_by("text_hash", maintain_order=True).first()
     stored_exact = dict(first.select("text_hash", "input_id").iter_rows())
@@ -260,15 +260,13 @@ class RunDocuments:
 
     def candidates(self, text_hashes: pl.Series, keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """(exact, near) matches of a batch among the run's documents, as `history_candidates` gives them."""
-        documents = pl.concat(self.documents) if self.documents else pl.DataFrame(
-            schema={"input_id": pl.String, "text_hash": pl.String})
-        numbered = documents.with_row_index("id").with_columns(pl.col("id").cast(pl.Int64))
+        if not self.documents:
+            return pl.DataFrame(schema=EXACT_SCHEMA), pl.DataFrame(schema=NEAR_SCHEMA)
+        numbered = pl.concat(self.documents).with_row_index("id").with_columns(pl.col("id").cast(pl.Int64))
         exact = numbered.filter(pl.col("text_hash").is_in(text_hashes.implode())).select(
             "input_id", "text_hash", (pl.col("id") + self.ORDER_OFFSET).alias("order"))
-        bands = pl.concat(self.bands) if self.bands else pl.DataFrame(schema={"id": pl.UInt32, "band": pl.UInt8,
-                                                                               "key": pl.UInt32})
         keys = keys.select(pl.col("id").alias("position"), *RUN_KEYS[1:])
-        shared = bands.filter(pl.col("key").is_in(keys["key"].implode()))  # a scan; then a join of the few
+        shared = pl.concat(self.bands).filter(pl.col("key").is_in(keys["key"].implode()))  # a scan; then a join
         pairs = keys.join(shared, on=["band", "key"]).select("position", pl.col("id").cast(pl.Int64)).unique()
         if pairs.height == 0:
             return exact, pl.DataFrame(schema=NEAR_SCHEMA)
