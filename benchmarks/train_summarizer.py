@@ -33,8 +33,7 @@ import numpy as np
 from tasks import summarize as summarize_module
 from tasks.evaluate import bootstrap_interval, load_corpus
 from tasks.language import SUMY_LANGUAGES, WordTokenizer, detect_language, sentence_spans, word_count
-from tasks.rouge import cleaned, reference_sentences, scorer
-from tasks.schema import METRICS
+from tasks.rouge import DocumentScorer, cleaned, reference_sentences
 from tasks.summarize import MAX_SUMMARY_SENTENCES, build_summarizer, document_model, summarize
 from tasks.summarizers import NEWSRANK_FEATURES, NEWSRANK_MODEL, LearnedLeadSummarizer
 from tasks.summary_options import SummaryOptions
@@ -62,9 +61,7 @@ class Document:
 
 def summary_scores(references: list[str], sentences: list[str]) -> np.ndarray:
     """ROUGE-1/2/Lsum F1 in points of a summary (sentences) against a document's references (mean)."""
-    summary = "\n".join(sentences)
-    return np.array([[scores[metric].fmeasure for metric in METRICS]
-                     for scores in (scorer().score(reference, summary) for reference in references)]).mean(axis=0) * 100
+    return DocumentScorer(references).scores(sentences).mean(axis=0) * 100
 
 
 def prepared(path: Path, labelled_every: int = 1) -> list[Document]:
@@ -84,7 +81,8 @@ def prepared(path: Path, labelled_every: int = 1) -> list[Document]:
         label = []
         if len(sentences) > SUMMARY_SENTENCES and index % labelled_every == 0:
             subsets = list(combinations(range(min(WINDOW, len(sentences))), SUMMARY_SENTENCES))
-            totals = [summary_scores(wanted, [sentences[i] for i in subset]).sum() for subset in subsets]
+            scorer = DocumentScorer(wanted)  # the subsets share their sentences' tokens and LCS tables
+            totals = [(scorer.scores([sentences[i] for i in subset]).mean(axis=0) * 100).sum() for subset in subsets]
             label = list(subsets[int(np.argmax(totals))])
         documents.append(Document(title, text, language, sentences, summarizer.features(document.sentences),
                                   wanted, budget, label))

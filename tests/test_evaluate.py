@@ -8,7 +8,9 @@ import pytest
 
 from tasks.evaluate import (LEAD3, EvaluationOptions, bootstrap_interval, load_corpus, paired_differences,
                             summarize_scores)
-from tasks.rouge import score_documents
+from rouge_score import rouge_scorer
+
+from tasks.rouge import DocumentScorer, score_documents
 from tasks.schema import METRICS
 from tests.conftest import article
 
@@ -35,6 +37,20 @@ def test_lead3_and_every_algorithm_get_rouge_f1_per_document(tmp_path):
     assert (scores.filter(pl.col("algorithm") == LEAD3)["summary_sentences"] == 3).all()
     bounded = pl.col("summary_sentences", "reference_sentences", *METRICS).is_between(0, 100).all()
     assert scores.select(bounded).row(0) == (True,) * 5
+
+
+def test_the_document_scorer_gives_rouge_scores_exactly():
+    """Its shared tokens and LCS tables change nothing: the same floats as rouge-score's own scorer."""
+    text = article("the dam", 6) + "\n\n" + article("the port", 6)
+    sentences = text.replace("\n\n", " ").split(". ")
+    references = ["\n".join(sentences[:3]), "\n".join(sentences[4:6]) + "\n\nThe dams' 5,000 workers..."]
+    summaries = [sentences[:3], sentences[2:5], sentences[::2], [sentences[1], "", "..."], [], ["Workers, dam."]]
+    expected = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
+    scorer = DocumentScorer(references)
+    for summary in summaries:
+        wanted = [[expected.score(reference, "\n".join(summary))[metric].fmeasure for metric in METRICS]
+                  for reference in references]
+        assert scorer.scores(summary).tolist() == wanted
 
 
 def test_means_come_with_a_bootstrap_interval_and_lead3_first(tmp_path):
