@@ -11,7 +11,6 @@ import polars as pl
 from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
 from sumy.nlp.stemmers import Stemmer, null_stemmer
 from sumy.summarizers.edmundson import EdmundsonSummarizer
-from sumy.summarizers.kl import KLSummarizer
 from sumy.summarizers.lex_rank import LexRankSummarizer
 from sumy.summarizers.luhn import LuhnSummarizer
 from sumy.summarizers.reduction import ReductionSummarizer
@@ -21,12 +20,12 @@ from sumy.utils import get_stop_words
 
 from tasks.language import SUMY_LANGUAGES, Span, WordTokenizer, sentence_spans, words
 from tasks.summary_options import SummaryOptions
-from tasks.summarizers import (LeadBiasedCentralitySummarizer, LeadSummarizer, LearnedLeadSummarizer,
-                               OrderedLsaSummarizer, PositionalCentralitySummarizer)
+from tasks.summarizers import (BoundedKLSummarizer, LeadBiasedCentralitySummarizer, LeadSummarizer,
+                               LearnedLeadSummarizer, OrderedLsaSummarizer, PositionalCentralitySummarizer)
 
 ALGORITHMS = {
     "leadrank": LeadBiasedCentralitySummarizer, "lexrank": LexRankSummarizer, "textrank": TextRankSummarizer,
-    "lsa": OrderedLsaSummarizer, "luhn": LuhnSummarizer, "kl": KLSummarizer, "sumbasic": SumBasicSummarizer,
+    "lsa": OrderedLsaSummarizer, "luhn": LuhnSummarizer, "kl": BoundedKLSummarizer, "sumbasic": SumBasicSummarizer,
     "reduction": ReductionSummarizer, "edmundson": EdmundsonSummarizer, "lead": LeadSummarizer,
     "pacsum": PositionalCentralitySummarizer, "newsrank": LearnedLeadSummarizer,
 }

@@ -20,7 +20,11 @@ from pathlib import Path
 
 import numpy as np
 from sumy.summarizers._summarizer import AbstractSummarizer
+from sumy.summarizers.kl import KLSummarizer
 from sumy.summarizers.lsa import LsaSummarizer
+
+from tasks.language import word_count
+from tasks.summary_options import WordBudget
 
 
 class OrderedLsaSummarizer(LsaSummarizer):
@@ -30,6 +34,50 @@ class OrderedLsaSummarizer(LsaSummarizer):
 
     def _create_dictionary(self, document):
         return {word: row for row, word in enumerate(sorted(super()._create_dictionary(document)))}
+
+
+class BoundedKLSummarizer(KLSummarizer):
+    """sumy's KL-Sum, stopped once the summary is complete: the same sentences, a fraction of the work.
+
+    sumy rates a sentence by the greedy step that picks it and runs the steps (a KL divergence per sentence left)
+    until every sentence is picked, O(n^2) divergences for a summary that takes the first few: on CNN/DailyMail
+    it was a third of an evaluation's time. The summary is the first picks either way; the sentences left
+    unpicked here rate below them, in document order, and the cut never reaches them. A document with two
+    sentences of the same text is rated in full, as sumy rates it: its ratings are keyed by text, so the later
+    pick of the two overwrites the earlier one's rating."""
+
+    def __call__(self, document, sentences_count):
+        sentences = document.sentences
+        if len(set(sentences)) < len(sentences):
+            return super().__call__(document, sentences_count)
+        ratings = self._bounded_ratings(sentences, sentences_count)
+        return self._get_best_sentences(sentences, sentences_count, lambda sentence: ratings.get(sentence, -math.inf))
+
+
+    def _bounded_ratings(self, sentences, sentences_count) -> dict:
+        """sumy's _compute_ratings, up to the step that completes the summary."""
+        word_freq = self.compute_tf(sentences)
+        remaining = list(sentences)
+        remaining_words = [self._get_content_words_in_sentence(sentence) for sentence in sentences]
+        summary, ratings, summary_words = [], {}, 0
+        while remaining and not _complete(sentences_count, len(summary), summary_words):
+            summary_as_word_list = self._get_all_words_in_doc(summary)
+            kls = [self._kl_divergence(self._joint_freq(words, summary_as_word_list), word_freq)
+                   for words in remaining_words]
+            best = self._find_index_of_best_sentence(kls)
+            sentence = remaining.pop(best)
+            del remaining_words[best]
+            summary.append(sentence)
+            ratings[sentence] = -len(ratings)
+            summary_words += word_count(str(sentence))
+        return ratings
+
+
+def _complete(sentences_count, sentences: int, words: int) -> bool:
+    """Whether sumy's cut (a count, or our WordBudget) would take no more than the sentences picked so far."""
+    if isinstance(sentences_count, WordBudget):
+        return words >= sentences_count.words
+    return isinstance(sentences_count, int) and sentences >= sentences_count
 
 
 class LeadSummarizer(AbstractSummarizer):

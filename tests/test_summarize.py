@@ -119,6 +119,19 @@ def test_summaries_are_the_same_as_before_the_speed_up(seed_text):
     assert len(summarize(text, title, "en", SummaryOptions(sentences=None, ratio=0.5))) == 6
 
 
+@pytest.mark.parametrize("length", [SummaryOptions("kl", 1), SummaryOptions("kl", 3), SummaryOptions("kl", 9),
+                                    SummaryOptions("kl", None, words=45), SummaryOptions("kl", None, ratio=0.5)])
+def test_kl_stopped_at_the_summary_chooses_what_sumys_full_kl_chooses(length, monkeypatch):
+    from sumy.summarizers.kl import KLSummarizer
+
+    repeated = article("the dam", 4) + "\n\n" + article("the dam", 4)  # the same sentences twice: rated in full
+    for text in (article("the dam", 6) + "\n\n" + article("the port budget", 6), repeated):
+        bounded = summarize(text, None, "en", length)
+        monkeypatch.setitem(ALGORITHMS, "kl", KLSummarizer)
+        assert summarize(text, None, "en", length) == bounded
+        monkeypatch.undo()
+
+
 def test_a_document_of_thousands_of_sentences_is_summarised_from_its_beginning():
     text = " ".join(f"Sentence number {n} of the long report said something new." for n in range(5000))
     chosen = summarize(text, None, "en", SummaryOptions(sentences=3))
