@@ -7,6 +7,7 @@ a "Source" glued to the last sentence, and measures what is left.
 """
 
 import hashlib
+import operator
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,6 +42,7 @@ BYLINE = re.compile(r"^(?:by|words by|reporting by|written by)\s+\S", re.I)
 HEADLINE_END = re.compile(r"[?!][\"'”’»)\]]*$")
 MINHASH_CHUNK = 4096  # shingles hashed at a time: the minimum over chunks is the minimum over all
 MAX_HASH32 = (1 << 32) - 1
+SHA1_WORDS = 5  # a SHA-1 digest's 20 bytes as 32-bit words
 MAX_BOILERPLATE_WORDS = 15
 BODY_LINE_WORDS = 25
 NORMALIZED_SCHEMA = {**RECORD_COLUMNS, "title_hint": pl.String, "lines": pl.List(pl.String)}
@@ -210,15 +212,19 @@ def minhash_signature(text: str, options: CleanOptions, tokens_: list[str] | Non
     a, b = _permutations(options.num_perm, options.minhash_seed)
     signature = np.full(options.num_perm, MAX_HASH32, dtype=np.uint32)
     for start in range(0, len(shingles), MINHASH_CHUNK):  # shingles x permutations at once, in bounded chunks
-        hashes = np.fromiter((_sha1_32(shingle.encode()) for shingle in shingles[start:start + MINHASH_CHUNK]),
-                             dtype=np.uint32)
+        hashes = _sha1_32_all(shingles[start:start + MINHASH_CHUNK])
         signature = np.minimum(signature, (_fmix32(hashes)[:, None] * a + b).min(axis=0))
     return signature.tolist()
 
 
-def _sha1_32(data: bytes) -> int:
-    """datasketch's sha1_hash32: the first four bytes of SHA-1, little-endian."""
-    return int.from_bytes(hashlib.sha1(data).digest()[:4], "little")
+_digest = operator.methodcaller("digest")
+
+
+def _sha1_32_all(shingles: list[str]) -> np.ndarray:
+    """datasketch's sha1_hash32 of each shingle (the first four bytes of its SHA-1, little-endian), read from the
+    digests end to end rather than as a Python integer per shingle."""
+    digests = b"".join(map(_digest, map(hashlib.sha1, map(str.encode, shingles))))
+    return np.frombuffer(digests, dtype="<u4")[::SHA1_WORDS].astype(np.uint32)
 
 
 def _fmix32(hashes: np.ndarray) -> np.ndarray:

@@ -26,6 +26,9 @@ SUMY_LANGUAGES = {
 WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
 # Tokens for hashing and shingling: any run of letters or digits.
 TOKEN = re.compile(r"\w+")
+# A white-space separated piece with a letter or digit: [^\W_] is exactly str.isalnum, \S exactly not str.isspace
+# (checked over every code point), in one C scan instead of a Python loop per piece.
+COUNTED_WORD = re.compile(r"\S*[^\W_]\S*")
 # The first 1,000 characters name a news article's language; a bounded prefix keeps a huge input cheap.
 LANGUAGE_SAMPLE_CHARS = 1000
 LABEL_PREFIX = "__label__"
@@ -65,7 +68,7 @@ def words(text: str) -> list[str]:
 
 def word_count(text: str) -> int:
     """Words as a reader counts them: white-space separated pieces with a letter or digit ("5,000" is one)."""
-    return sum(1 for piece in text.split() if any(ch.isalnum() for ch in piece))
+    return len(COUNTED_WORD.findall(text))
 
 
 def tokens(text: str) -> list[str]:
