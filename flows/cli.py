@@ -117,8 +117,8 @@ def start_workers(server: TemporaryServer | None, count: int | None, dask_addres
 
 def run_evaluation(args, console) -> int:
     server = temporary_server()  # it boots while we check
-    from flows.evaluate import evaluate
-    from tasks.evaluate import EvaluationOptions
+    from flows.evaluate import evaluate, pool_size
+    from tasks.evaluate import EvaluationOptions, load_corpus
 
     algorithms = [name.strip() for name in args.algorithms.split(",")] if args.algorithms else None
     try:
@@ -126,10 +126,11 @@ def run_evaluation(args, console) -> int:
             EvaluationOptions(algorithms=tuple(algorithms))
         if not Path(args.corpus).is_file():
             raise ValueError(f"no corpus file at {args.corpus}")
+        documents = load_corpus(args.corpus).height  # a bad record is told now, not after the server's boot
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
-    start_workers(server, None)
+    start_workers(server, pool_size(documents))
     state = evaluate(corpus=args.corpus, data_dir=args.data, algorithms=algorithms, language=args.language,
                      resamples=args.resamples, return_state=True)
     if state.is_failed():

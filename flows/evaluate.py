@@ -1,5 +1,6 @@
 """The evaluation flow: ROUGE of every summarizer on a reference corpus, stored as Parquet and Markdown."""
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,6 +18,14 @@ from tasks.store import new_run_id, write_part
 from tasks.summary_options import ALGORITHM_NAMES
 
 
+DEFAULT_BATCH_SIZE = 10
+
+
+def pool_size(documents: int, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
+    """Workers for a corpus: one per batch, up to the cores (a small corpus does not start idle workers)."""
+    return min(os.cpu_count() or 1, -(-documents // batch_size))
+
+
 @task(name="score-batch", cache_policy=NO_CACHE)
 def score_batch(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.DataFrame:
     return call(score_corpus_batch, corpus, options)
@@ -24,7 +33,7 @@ def score_batch(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.DataFram
 
 @flow(name="seed-digest-evaluate", task_runner=ThreadPoolTaskRunner(max_workers=16), validate_parameters=True)
 def evaluate(corpus: str, data_dir: str = "data", algorithms: list[str] | None = None, language: str | None = None,
-             batch_size: int = 10, resamples: int = 1000) -> str:
+             batch_size: int = DEFAULT_BATCH_SIZE, resamples: int = 1000) -> str:
     """Score `algorithms` (default: all) and Lead-3 on `corpus`; returns the Markdown report it also stores.
 
     Writes data_dir/evaluations (means and intervals per algorithm), data_dir/evaluation_scores (per document)
@@ -36,7 +45,7 @@ def evaluate(corpus: str, data_dir: str = "data", algorithms: list[str] | None =
     started = datetime.now(timezone.utc)
     evaluation_id = new_run_id(started)
     chunks = [documents.slice(offset, batch_size) for offset in range(0, documents.height, batch_size)]
-    with workers():
+    with workers(count=pool_size(documents.height, batch_size)):
         scores = pl.concat([future.result() for future in score_batch.map(chunks, unmapped(options))])
     table = summarize_scores(scores, options)
     name = Path(corpus).name

@@ -114,3 +114,6 @@ def test_cli_evaluates_a_one_document_corpus_on_its_temporary_server(tmp_path):
     assert set(scores["doc_id"]) == {"d1"}
     refused = subprocess.run([*command, "--algorithms", "nope"], capture_output=True, text=True, env=env, timeout=600)
     assert refused.returncode == 2 and "unknown algorithm(s) nope" in refused.stderr
+    corpus.write_text('{"id": "d2", "text": "A text."}\n', encoding="utf-8")  # no reference: told before any run
+    refused = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert refused.returncode == 2 and "line 1: a record needs JSON with text and reference" in refused.stderr
