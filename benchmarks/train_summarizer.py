@@ -52,7 +52,7 @@ L2 = 1.0  # ridge penalty on the standardised weights (the intercept is free)
 BBC_SHARE = 1 / 3  # BBC's training documents weigh, together, a third of CNN/DM's
 REDUNDANCY = 2.0  # a summary's next sentence pays this times its highest tf-idf cosine with one already taken
 SUMMARY_SENTENCES = 3
-HALVINGS = 10  # random halvings of CNN/DM scored besides its odd and even lines
+HALVINGS = 10  # random halvings of CNN/DM scored beside its odd and even lines
 DIGITS = 6  # the weights are written rounded, so that a re-run writes the same file
 
 
