@@ -8,6 +8,9 @@ document model, LearnedLeadSummarizer.features). Its label: of the 3-sentence su
 sentences, the one with the highest ROUGE-1 + ROUGE-2 + ROUGE-Lsum F1 against its reference(s) (rouge-score,
 stemmed, as `seed-digest evaluate` scores); the model is an L2-regularised logistic regression (Newton's method,
 numpy only, so the same data give the same weights) predicting whether each of those sentences is in that subset.
+A summary then takes the window's sentences one at a time by score less REDUNDANCY times the highest cosine with
+one already taken (tasks/summarizers.LearnedLeadSummarizer.ratings): the trainer writes that setting into the
+model beside the weights, and every figure below is of summaries chosen that way.
 
 Data: CNN/DailyMail (cnndm_dev, 250 documents, highlights) and the odd lines of BBC (bbc_dev, whose references
 are long extracts: they reward long sentences, so BBC's documents together weigh BBC_SHARE of CNN/DM's; with
@@ -15,9 +18,12 @@ equal weights the model learns BBC's taste for length and loses to Lead-3 on CNN
   - CNN/DM by halves: trained on the even lines (and BBC's odd lines), tested on the odd lines, and the other
     way round: newsrank minus Lead-3 at three sentences and at the reference's word count, and minus `lead` at
     that word count, with 95 % paired bootstrap intervals;
+  - the same at three sentences over HALVINGS random halvings of CNN/DM (the mean over them, the lowest and the
+    highest): a single split's figure moves by half a point with the split alone;
   - the shipped model (all of CNN/DM and BBC's odd lines) on BBC's even lines, which it never saw, and on all of
     CNN/DM (seen in training: not a held-out figure).
-The settings are three, chosen on these halves: WINDOW, L2, BBC_SHARE.
+The settings are four: WINDOW, L2 and BBC_SHARE chosen on the odd and even lines, REDUNDANCY on the random
+halvings.
 """
 
 import json
@@ -43,7 +49,9 @@ CORPORA = REPO.parent / "shared" / "corpora"
 WINDOW = 7  # the model re-ranks a document's first seven sentences, and labels come from them
 L2 = 1.0  # ridge penalty on the standardised weights (the intercept is free)
 BBC_SHARE = 1 / 3  # BBC's training documents weigh, together, a third of CNN/DM's
+REDUNDANCY = 2.0  # a summary's next sentence pays this times its highest tf-idf cosine with one already taken
 SUMMARY_SENTENCES = 3
+HALVINGS = 10  # random halvings of CNN/DM scored beside its odd and even lines
 DIGITS = 6  # the weights are written rounded, so that a re-run writes the same file
 
 
@@ -115,7 +123,7 @@ def fit(groups: list[tuple[list[Document], float]]) -> dict:
         if np.abs(step).max() < 1e-12:
             break
     return {"features": list(NEWSRANK_FEATURES), "mean": mean, "scale": scale, "weights": coefficients[1:],
-            "intercept": float(coefficients[0]), "window": WINDOW}
+            "intercept": float(coefficients[0]), "window": WINDOW, "redundancy": REDUNDANCY}
 
 
 def weighted(cnndm: list[Document], bbc: list[Document]) -> list[tuple[list[Document], float]]:
@@ -123,9 +131,9 @@ def weighted(cnndm: list[Document], bbc: list[Document]) -> list[tuple[list[Docu
     return [(cnndm, 1.0), (bbc, BBC_SHARE * sum(1 for document in cnndm if document.label) / max(1, labelled))]
 
 
-def evaluate(name: str, documents: list[Document], model: dict) -> None:
-    """newsrank (this model) minus Lead-3 at three sentences and at the reference's word count, and minus lead at
-    that word count, each document summarised as a run summarises it."""
+def differences(documents: list[Document], model: dict) -> np.ndarray:
+    """Per document, newsrank (this model) minus Lead-3 at three sentences and at the reference's word count, and
+    minus lead at that word count (ROUGE-1, -2, -Lsum each), each document summarised as a run summarises it."""
     summarize_module.ALGORITHMS["newsrank"] = partial(LearnedLeadSummarizer, model=model)
     rows = []
     for document in documents:
@@ -139,26 +147,47 @@ def evaluate(name: str, documents: list[Document], model: dict) -> None:
         lead_words = summary_scores(document.references,
                                     chosen(SummaryOptions("lead", sentences=None, words=document.budget)))
         rows.append(np.concatenate([three - lead3, words - lead3, words - lead_words]))
-    differences = np.array(rows)
+    return np.array(rows)
+
+
+def evaluate(name: str, documents: list[Document], model: dict) -> None:
+    by_document = differences(documents, model)
     print(f"  {name} ({len(documents)} documents), newsrank minus baseline, ROUGE-1 / ROUGE-2 / ROUGE-Lsum F1 points, "
           "95 % paired bootstrap interval:")
     for column, label in enumerate(("3 sentences vs Lead-3", "reference words vs Lead-3",
                                     "reference words vs lead at reference words")):
         cells = []
-        for difference in differences[:, 3 * column:3 * column + 3].T:
+        for difference in by_document[:, 3 * column:3 * column + 3].T:
             low, high = bootstrap_interval(difference, 1000, 0)
             cells.append(f"{difference.mean():+.2f} [{low:+.2f}, {high:+.2f}]")
         print(f"    {label:44s} " + " / ".join(cells))
 
 
+def halvings(cnndm: list[Document], bbc_train: list[Document]) -> None:
+    """newsrank minus Lead-3 at three sentences over HALVINGS random halvings of CNN/DM, each half scored by a model
+    trained on the other (and BBC's odd lines): one split's figure moves by half a point with the split alone."""
+    rng = np.random.default_rng(0)
+    means = []
+    for _ in range(HALVINGS):
+        order = rng.permutation(len(cnndm))
+        first, second = ([cnndm[index] for index in half] for half in np.split(order, [len(order) // 2]))
+        held_out = np.vstack([differences(second, fit(weighted(first, bbc_train)))[:, :3],
+                              differences(first, fit(weighted(second, bbc_train)))[:, :3]])
+        means.append(held_out.mean(axis=0))
+    means = np.array(means)
+    print(f"  {HALVINGS} random halvings, all {len(cnndm)} documents held out in each, 3 sentences vs Lead-3, mean "
+          "over the halvings (lowest, highest): " + " / ".join(
+              f"{column.mean():+.2f} ({column.min():+.2f}, {column.max():+.2f})" for column in means.T))
+
+
 def serialised(model: dict) -> str:
     rounded = {key: ([round(float(value), DIGITS) for value in model[key]] if key in ("mean", "scale", "weights")
-                     else model[key]) for key in ("features", "mean", "scale", "weights", "window")}
+                     else model[key]) for key in ("features", "mean", "scale", "weights", "window", "redundancy")}
     rounded["intercept"] = round(model["intercept"], DIGITS)
     rounded["trained_on"] = ("cnndm_dev.jsonl (all 250 documents) and the odd lines of bbc_dev.jsonl, together "
                              f"weighing {BBC_SHARE:.3f} of CNN/DM; written by benchmarks/train_summarizer.py")
     rounded["settings"] = {"window": WINDOW, "l2": L2, "bbc_share": round(BBC_SHARE, DIGITS),
-                           "summary_sentences": SUMMARY_SENTENCES}
+                           "redundancy": REDUNDANCY, "summary_sentences": SUMMARY_SENTENCES}
     return json.dumps(rounded, indent=1) + "\n"
 
 
@@ -170,10 +199,12 @@ def main() -> None:
     odd, even = cnndm[0::2], cnndm[1::2]
     bbc_train, bbc_held_out = bbc[0::2], bbc[1::2]
     print(f"prepared {len(cnndm)} + {len(bbc)} documents (labelled: all of CNN/DM, BBC's odd lines) in "
-          f"{time.perf_counter() - began:.0f} s; window {WINDOW}, l2 {L2}, BBC share {BBC_SHARE:.3f}")
+          f"{time.perf_counter() - began:.0f} s; window {WINDOW}, l2 {L2}, BBC share {BBC_SHARE:.3f}, "
+          f"redundancy {REDUNDANCY}")
     print("CNN/DM by halves (each half scored by a model that never saw it):")
     evaluate("odd lines, trained on the even lines", odd, fit(weighted(even, bbc_train)))
     evaluate("even lines, trained on the odd lines", even, fit(weighted(odd, bbc_train)))
+    halvings(cnndm, bbc_train)
     model = fit(weighted(cnndm, bbc_train))
     print("The shipped model (all of CNN/DM, BBC's odd lines):")
     evaluate("bbc_dev even lines, held out", bbc_held_out, model)

@@ -6,7 +6,8 @@ centrality with a cost per position and redundancy removal; `PositionalCentralit
 directed centrality (Zheng & Lapata, 2019, "Sentence Centrality Revisited for Unsupervised Summarization").
 `LearnedLeadSummarizer` (`newsrank`) re-ranks a news article's first sentences with a small logistic model
 over sentence features (position, length, word salience from general-language word frequencies, centrality,
-numbers, quotes), its weights in tasks/models/newsrank.json, written by benchmarks/train_summarizer.py.
+numbers, quotes), taking each next sentence by its score less a cost for repeating one already taken; its
+weights are in tasks/models/newsrank.json, written by benchmarks/train_summarizer.py.
 All of them rate sentences and leave the cut to sumy's `_get_best_sentences`, so a sentence count and a
 word budget (a callable count) both work.
 """
@@ -186,7 +187,8 @@ def word_frequencies(language: str | None) -> dict[str, float]:
 
 @lru_cache(maxsize=None)
 def load_model(path: str | Path = NEWSRANK_MODEL) -> dict:
-    """A linear sentence model: {features, mean, scale, weights, intercept, window, ...} (see the trainer)."""
+    """A linear sentence model: {features, mean, scale, weights, intercept, window, redundancy, ...} (see the
+    trainer)."""
     model = json.loads(Path(path).read_text(encoding="utf-8"))
     if tuple(model["features"]) != NEWSRANK_FEATURES:
         raise ValueError(f"{path}: the model's features {model['features']} are not {NEWSRANK_FEATURES}")
@@ -209,10 +211,12 @@ class LearnedLeadSummarizer(_TermSummarizer):
     salience (how often each recurs in the document times its rarity in the language, -log of wordfreq's
     general-language frequency: summed, and per word), their mean rarity, its tf-idf degree centrality, its
     cosine with the first sentence, whether it has a number, its share of capitalised words (names), whether
-    it opens with a quotation mark and whether it is a question. The ratings put those sentences in the
-    model's order, then the rest in document order. Everything is computed from the document and the word
-    frequencies: no idf table, no download. A language that wordfreq lacks gets no rarity (its words all count
-    the same), which leaves the salience to the document's own repetitions.
+    it opens with a quotation mark and whether it is a question. The ratings take those sentences one at a
+    time, each next one the best by its score less the model's `redundancy` times its highest tf-idf cosine
+    with one already taken (maximal marginal relevance: news repeats its lead, and the score alone would take
+    two sentences that say the same), then the rest in document order. Everything is computed from the
+    document and the word frequencies: no idf table, no download. A language that wordfreq lacks gets no rarity
+    (its words all count the same), which leaves the salience to the document's own repetitions.
     """
 
     language: str | None = None  # ISO 639-1 code, for the word frequencies; build_summarizer sets it
@@ -228,14 +232,18 @@ class LearnedLeadSummarizer(_TermSummarizer):
 
     def __call__(self, document, sentences_count):
         sentences = document.sentences
-        ratings = self.ratings(self.features(sentences))
+        ratings = self.ratings(*self.analysed(sentences))
         return self._get_best_sentences(sentences, sentences_count, by_position(ratings, sentences))
 
     def features(self, sentences) -> np.ndarray:
         """One row per sentence, one column per NEWSRANK_FEATURES name."""
+        return self.analysed(sentences)[0]
+
+    def analysed(self, sentences) -> tuple[np.ndarray, np.ndarray]:
+        """The features, and the sentences' tf-idf cosine similarities (zero diagonal) that the ratings use."""
         count = len(sentences)
         if not count:
-            return np.zeros((0, len(NEWSRANK_FEATURES)))
+            return np.zeros((0, len(NEWSRANK_FEATURES))), np.zeros((0, 0))
         stop_words, stem = self.stop_words, self._stemmer
         frequencies = word_frequencies(self.language)
         texts = [str(sentence) for sentence in sentences]
@@ -267,19 +275,27 @@ class LearnedLeadSummarizer(_TermSummarizer):
             "quote": np.array([bool(QUOTE.match(text)) for text in texts], dtype=float),
             "question": np.array([text.rstrip().endswith("?") for text in texts], dtype=float),
         }
-        return np.column_stack([columns[name] for name in NEWSRANK_FEATURES])
+        return np.column_stack([columns[name] for name in NEWSRANK_FEATURES]), similarity
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """The model's log-odds that each sentence belongs to the summary."""
         model = self.model
         return model["intercept"] + ((features - model["mean"]) / model["scale"]) @ model["weights"]
 
-    def ratings(self, features: np.ndarray) -> np.ndarray:
-        """Higher is better: the window's sentences by the model's score (ties to the earlier), then the rest in
-        document order."""
+    def ratings(self, features: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+        """Higher is better: the window's sentences in the order they are taken, each next one the best by its
+        score less `redundancy` times its highest cosine with one taken before (ties to the earlier), then the
+        rest in document order."""
         count = len(features)
         window = min(count, int(self.model["window"]))
-        ranked = list(np.argsort(-self.scores(features[:window]), kind="stable")) + list(range(window, count))
+        scores = self.scores(features[:window])
+        closest = np.zeros(window)  # each sentence's highest cosine with a sentence already taken
+        left, ranked = list(range(window)), []
+        while left:
+            taken = left.pop(int(np.argmax(scores[left] - self.model["redundancy"] * closest[left])))
+            ranked.append(taken)
+            closest = np.maximum(closest, similarity[taken, :window])
+        ranked += range(window, count)
         ratings = np.empty(count)
         ratings[ranked] = -np.arange(count, dtype=float)
         return ratings

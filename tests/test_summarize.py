@@ -204,6 +204,7 @@ def test_the_shipped_newsrank_model_loads_with_its_features():
     for key in ("mean", "scale", "weights"):
         assert model[key].shape == (len(NEWSRANK_FEATURES),) and np.isfinite(model[key]).all()
     assert (model["scale"] > 0).all() and model["window"] == 7 and np.isfinite(model["intercept"])
+    assert model["redundancy"] == raw["settings"]["redundancy"] > 0
     weights = dict(zip(NEWSRANK_FEATURES, model["weights"]))
     assert weights["log_position"] < 0 and weights["centrality"] > 0  # news puts what matters first and often
 
@@ -238,11 +239,15 @@ def test_newsrank_ranks_the_window_by_the_model_then_the_rest_in_order():
 
     width = len(NEWSRANK_FEATURES)
     model = {"features": NEWSRANK_FEATURES, "mean": np.zeros(width), "scale": np.ones(width),
-             "weights": np.eye(width)[NEWSRANK_FEATURES.index("log_length")], "intercept": 0.0, "window": 3}
+             "weights": np.eye(width)[NEWSRANK_FEATURES.index("log_length")], "intercept": 0.0, "window": 3,
+             "redundancy": 2.0}
     features = np.zeros((6, width))
     features[:, NEWSRANK_FEATURES.index("log_length")] = [1, 3, 2, 9, 9, 9]  # longer is better under this model
-    ratings = LearnedLeadSummarizer(str, model=model).ratings(features)
-    assert list(np.argsort(-ratings)) == [1, 2, 0, 3, 4, 5]
+    summarizer = LearnedLeadSummarizer(str, model=model)
+    assert list(np.argsort(-summarizer.ratings(features, np.zeros((6, 6))))) == [1, 2, 0, 3, 4, 5]
+    similarity = np.zeros((6, 6))
+    similarity[1, 2] = similarity[2, 1] = 0.9  # 2 repeats 1: once 1 is taken it scores 2 - 2.0 * 0.9, below 0's 1
+    assert list(np.argsort(-summarizer.ratings(features, similarity))) == [1, 0, 2, 3, 4, 5]
 
 
 def test_newsrank_features_use_word_frequencies_and_fall_back_without_them():
