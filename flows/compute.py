@@ -33,6 +33,11 @@ class WorkerTimedOut(WorkerDied):
     """A batch ran past its deadline; its worker was killed."""
 
 
+class PoolClosed(RuntimeError):
+    """The run's workers were closed because the run is ending (stopped, failed, or its API lost): a batch still
+    in hand is dropped, not retried input by input in new processes."""
+
+
 def deadline_seconds(inputs: int) -> float:
     """How long a batch of `inputs` may run before its worker is killed and its inputs are tried one by one: far
     beyond any real input (the caps bound each one), so that only a runaway one (a regular expression gone
@@ -55,6 +60,7 @@ class LocalPool:
         self.workers = workers
         self._executor = _processes(workers)
         self._restart = threading.Lock()
+        self._closed = False
 
     def warm_up(self) -> None:
         """Start the workers now and let them import the stage libraries, in the background."""
@@ -64,6 +70,8 @@ class LocalPool:
     def call(self, function, *arguments, timeout: float | None = None):
         executor = self._executor
         try:
+            if self._closed:
+                raise PoolClosed("the run's workers were closed")
             return executor.submit(function, *arguments).result(timeout)
         except BrokenProcessPool:
             self._replace(executor)
@@ -74,15 +82,20 @@ class LocalPool:
 
     def _replace(self, executor: ProcessPoolExecutor) -> None:
         """A new pool for the batches to come; the old one's workers are killed (other batches it held fail
-        and are tried again input by input)."""
+        and are tried again input by input). A closed pool is not replaced: its batches end with PoolClosed."""
         with self._restart:
+            if self._closed:
+                raise PoolClosed("the run's workers were closed") from None
             if self._executor is executor:
                 _kill(executor)
                 self._executor = _processes(self.workers)
 
     def close(self, finished: bool = True) -> None:
         """Wait for the workers to end after a run that finished; kill them after one that failed or was
-        stopped, so that a SIGTERM or a lost API ends the command in seconds, not after the batches in hand."""
+        stopped, so that a SIGTERM or a lost API ends the command in seconds, not after the batches in hand
+        (which end with PoolClosed rather than start new workers)."""
+        with self._restart:
+            self._closed = True
         if finished:
             self._executor.shutdown(wait=True, cancel_futures=True)
         else:
@@ -90,11 +103,21 @@ class LocalPool:
 
 
 def _kill(executor: ProcessPoolExecutor) -> None:
-    processes = list((getattr(executor, "_processes", None) or {}).values())  # the standard library's own record
+    """Kill the executor's workers. One killed while it wrote a batch's result leaves half a message in the
+    results pipe, and the executor's thread would wait for the rest for ever (holding every future in hand, and
+    the interpreter's exit, which joins that thread): the pipe's last write end, which this process holds, is
+    closed once the workers are dead, so that thread reads the end of the pipe and fails those futures with
+    BrokenProcessPool instead."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # the standard library's own records,
+    results = getattr(executor, "_result_queue", None)  # which shutdown() lets go of
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
             process.kill()
+    for process in processes:
+        process.join()
+    if results is not None:
+        results._writer.close()
 
 
 class DaskPool:
@@ -127,9 +150,12 @@ class Isolation:
     def __init__(self):
         self._pool: LocalPool | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def run(self, batch: Batch) -> Frames:
         with self._lock:
+            if self._closed:
+                raise PoolClosed("the run's workers were closed")
             if self._pool is None:
                 self._pool = LocalPool(1)
             try:
@@ -139,12 +165,13 @@ class Isolation:
             except WorkerDied:
                 return batch.reject("crashed", "the worker process died while processing this input alone "
                                                "(a crash in a library, or out of memory)")
-            except TransientSourceError:
+            except (TransientSourceError, PoolClosed):
                 raise
             except Exception as error:  # noqa: BLE001 - any failure of one input is that input's reject
                 return batch.reject("failed", f"{type(error).__name__}: {error}")
 
     def close(self, finished: bool = True) -> None:
+        self._closed = True  # not under the lock, which an input running alone holds for up to its deadline
         if self._pool is not None:
             self._pool.close(finished)
 
@@ -203,7 +230,7 @@ def run_batch(batch: Batch) -> Frames:
     failures as rejects. A transient source error is raised for Prefect to retry the batch."""
     try:
         return call(*batch.call(), timeout=deadline_seconds(batch.items.height))
-    except TransientSourceError:
+    except (TransientSourceError, PoolClosed):
         raise
     except Exception:  # noqa: BLE001 - found and reported input by input below
         return combine([_Current.isolation.run(single) for single in batch.split()])
