@@ -67,9 +67,10 @@ class Document:
     label: list[int]  # the best subset of the first WINDOW sentences
 
 
-def summary_scores(references: list[str], sentences: list[str]) -> np.ndarray:
-    """ROUGE-1/2/Lsum F1 in points of a summary (sentences) against a document's references (mean)."""
-    return DocumentScorer(references).scores(sentences).mean(axis=0) * 100
+def summary_scores(scorer: DocumentScorer, sentences: list[str]) -> np.ndarray:
+    """ROUGE-1/2/Lsum F1 in points of a summary (sentences) against a document's references (mean); one scorer per
+    document, so that its summaries share their sentences' tokens and LCS tables."""
+    return scorer.scores(sentences).mean(axis=0) * 100
 
 
 def prepared(path: Path, labelled_every: int = 1) -> list[Document]:
@@ -89,8 +90,8 @@ def prepared(path: Path, labelled_every: int = 1) -> list[Document]:
         label = []
         if len(sentences) > SUMMARY_SENTENCES and index % labelled_every == 0:
             subsets = list(combinations(range(min(WINDOW, len(sentences))), SUMMARY_SENTENCES))
-            scorer = DocumentScorer(wanted)  # the subsets share their sentences' tokens and LCS tables
-            totals = [(scorer.scores([sentences[i] for i in subset]).mean(axis=0) * 100).sum() for subset in subsets]
+            scorer = DocumentScorer(wanted)
+            totals = [summary_scores(scorer, [sentences[i] for i in subset]).sum() for subset in subsets]
             label = list(subsets[int(np.argmax(totals))])
         documents.append(Document(title, text, language, sentences, summarizer.features(document.sentences),
                                   wanted, budget, label))
@@ -140,12 +141,11 @@ def differences(documents: list[Document], model: dict) -> np.ndarray:
         def chosen(options):
             return [s["text"] for s in summarize(document.text, document.title, document.language, options)]
 
-        lead3 = summary_scores(document.references, chosen(SummaryOptions("lead", SUMMARY_SENTENCES)))
-        three = summary_scores(document.references, chosen(SummaryOptions("newsrank", SUMMARY_SENTENCES)))
-        words = summary_scores(document.references,
-                               chosen(SummaryOptions("newsrank", sentences=None, words=document.budget)))
-        lead_words = summary_scores(document.references,
-                                    chosen(SummaryOptions("lead", sentences=None, words=document.budget)))
+        scorer = DocumentScorer(document.references)
+        lead3 = summary_scores(scorer, chosen(SummaryOptions("lead", SUMMARY_SENTENCES)))
+        three = summary_scores(scorer, chosen(SummaryOptions("newsrank", SUMMARY_SENTENCES)))
+        words = summary_scores(scorer, chosen(SummaryOptions("newsrank", sentences=None, words=document.budget)))
+        lead_words = summary_scores(scorer, chosen(SummaryOptions("lead", sentences=None, words=document.budget)))
         rows.append(np.concatenate([three - lead3, words - lead3, words - lead_words]))
     return np.array(rows)
 

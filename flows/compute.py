@@ -37,6 +37,9 @@ class PoolClosed(RuntimeError):
     """The run's workers were closed because the run is ending (stopped, failed, or its API lost): a batch still
     in hand is dropped, not retried input by input in new processes."""
 
+    def __init__(self):
+        super().__init__("the run's workers were closed")
+
 
 def deadline_seconds(inputs: int) -> float:
     """How long a batch of `inputs` may run before its worker is killed and its inputs are tried one by one: far
@@ -71,7 +74,7 @@ class LocalPool:
         executor = self._executor
         try:
             if self._closed:
-                raise PoolClosed("the run's workers were closed")
+                raise PoolClosed()
             return executor.submit(function, *arguments).result(timeout)
         except BrokenProcessPool:
             self._replace(executor)
@@ -85,7 +88,7 @@ class LocalPool:
         and are tried again input by input). A closed pool is not replaced: its batches end with PoolClosed."""
         with self._restart:
             if self._closed:
-                raise PoolClosed("the run's workers were closed") from None
+                raise PoolClosed() from None
             if self._executor is executor:
                 _kill(executor)
                 self._executor = _processes(self.workers)
@@ -155,7 +158,7 @@ class Isolation:
     def run(self, batch: Batch) -> Frames:
         with self._lock:
             if self._closed:
-                raise PoolClosed("the run's workers were closed")
+                raise PoolClosed()
             if self._pool is None:
                 self._pool = LocalPool(1)
             try:

@@ -54,7 +54,6 @@ class BoundedKLSummarizer(KLSummarizer):
         ratings = self._bounded_ratings(sentences, sentences_count)
         return self._get_best_sentences(sentences, sentences_count, lambda sentence: ratings.get(sentence, -math.inf))
 
-
     def _bounded_ratings(self, sentences, sentences_count) -> dict:
         """sumy's _compute_ratings, up to the step that completes the summary."""
         word_freq = self.compute_tf(sentences)
@@ -77,7 +76,7 @@ class BoundedKLSummarizer(KLSummarizer):
 def _complete(sentences_count, sentences: int, words: int) -> bool:
     """Whether sumy's cut (a count, or our WordBudget) would take no more than the sentences picked so far."""
     if isinstance(sentences_count, WordBudget):
-        return words >= sentences_count.words
+        return sentences_count.reached(words)
     return isinstance(sentences_count, int) and sentences >= sentences_count
 
 

@@ -19,10 +19,14 @@ class WordBudget:
 
     words: int
 
+    def reached(self, words: int) -> bool:
+        """Whether a summary of `words` words is complete: no further sentence is added to it."""
+        return words >= self.words
+
     def __call__(self, ranked):
         chosen, total = [], 0
         for info in ranked:
-            if total >= self.words:
+            if self.reached(total):
                 break
             chosen.append(info)
             total += word_count(str(info.sentence))
