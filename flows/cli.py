@@ -3,9 +3,11 @@ names one, with a progress bar; `evaluate` and `serve`."""
 
 import argparse
 import atexit
+import gc
 import os
 import signal
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from flows.server import TemporaryServer
@@ -115,6 +117,17 @@ def start_workers(server: TemporaryServer | None, count: int | None, dask_addres
     prestart(count, dask_address)
 
 
+def flow_run_settings(server: TemporaryServer | None):
+    """Prefect's settings for the command's flow run. On its temporary server, no heartbeats: they let a server
+    that outlives a crashed run mark it crashed, and this one ends with the command; and the run's end waits up
+    to a second for the heartbeat thread's sleep."""
+    if server is None:
+        return nullcontext()
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
 def run_evaluation(args, console) -> int:
     server = temporary_server()  # it boots while we check
     from flows.evaluate import evaluate, pool_size
@@ -131,8 +144,9 @@ def run_evaluation(args, console) -> int:
         console.print(f"[red]error:[/red] {error}")
         return 2
     start_workers(server, pool_size(documents))
-    state = evaluate(corpus=args.corpus, data_dir=args.data, algorithms=algorithms, language=args.language,
-                     resamples=args.resamples, return_state=True)
+    with flow_run_settings(server):
+        state = evaluate(corpus=args.corpus, data_dir=args.data, algorithms=algorithms, language=args.language,
+                         resamples=args.resamples, return_state=True)
     if state.is_failed():
         console.print(f"[red]error:[/red] {state.result(raise_on_failure=False)}")
         return 1
@@ -141,6 +155,10 @@ def run_evaluation(args, console) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Registered first, so run last: the exit handlers before it (Prefect's last events and logs, the temporary
+    # server's stop) have run; what the interpreter's collector would then walk for 0.7 to 1 s, the 200,000 objects
+    # of Prefect's and pydantic's models, ends with the process without it.
+    atexit.register(gc.freeze)
     args = parser().parse_args(argv)
     quiet = args.command != "serve" and not args.verbose  # a service keeps Prefect's logs
     for name, value in PREFECT_DEFAULTS.items():
@@ -260,12 +278,14 @@ def run_flow(args, console, server, length) -> int:
 
     start_workers(server, args.workers, args.dask_address)
     try:
-        state = digest(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=length.sentences,
-                       ratio=length.ratio, words=length.words, language=args.language, batch_size=args.batch_size,
-                       min_sentences=args.min_sentences, near_duplicate_threshold=args.near_duplicate_threshold,
-                       lock_timeout=args.lock_timeout, workers=args.workers, dask_address=args.dask_address,
-                       fetch_timeout=args.fetch_timeout, credentials_block=args.credentials_block,
-                       show_progress=not args.no_progress and sys.stderr.isatty(), return_state=True)
+        with flow_run_settings(server):
+            state = digest(source=args.source, data_dir=args.data, algorithm=args.algorithm,
+                           sentences=length.sentences, ratio=length.ratio, words=length.words,
+                           language=args.language, batch_size=args.batch_size, min_sentences=args.min_sentences,
+                           near_duplicate_threshold=args.near_duplicate_threshold, lock_timeout=args.lock_timeout,
+                           workers=args.workers, dask_address=args.dask_address, fetch_timeout=args.fetch_timeout,
+                           credentials_block=args.credentials_block,
+                           show_progress=not args.no_progress and sys.stderr.isatty(), return_state=True)
     except Exception as error:  # noqa: BLE001 - Prefect could not even start or end the flow run
         console.print(f"[red]error:[/red] {failure(error)}")
         return 1
