@@ -131,8 +131,9 @@ def strip_boilerplate(lines: list[str], repeated: set[str], title_hint: str | No
     The header block is the run of lines above the first body line (one that ends like a sentence or is
     long): its longest line is the headline, the rest is site chrome ("Rawabet Center", "In Rawabet Center").
     """
-    removed = [line for line in lines if line_key(line) in repeated]
-    lines = [line for line in lines if line_key(line) not in repeated]
+    repeats = [line_key(line) in repeated for line in lines] if repeated else [False] * len(lines)
+    removed = [line for line, repeat in zip(lines, repeats) if repeat]
+    lines = [line for line, repeat in zip(lines, repeats) if not repeat]
     first_body = next((i for i, line in enumerate(lines) if (_is_body_line(line) and not _opening_headline(lines, i))
                        or _paragraph_after_headline(lines, i)), len(lines))
     header, body = lines[:first_body], lines[first_body:]
@@ -208,7 +209,9 @@ def minhash_signature(text: str, options: CleanOptions, tokens_: list[str] | Non
     SciPy (48 MiB and a second of start-up a process). A test pins it to datasketch's own values."""
     words_ = tokens(text) if tokens_ is None else tokens_
     size = options.shingle_words
-    shingles = list({" ".join(words_[i:i + size]) for i in range(max(1, len(words_) - size + 1))})
+    # every run of `size` words (all the words when there are fewer), each once
+    shingles = list(set(map(" ".join, zip(*(words_[k:] for k in range(size))))) if len(words_) >= size
+                    else {" ".join(words_)})
     a, b = _permutations(options.num_perm, options.minhash_seed)
     signature = np.full(options.num_perm, MAX_HASH32, dtype=np.uint32)
     for start in range(0, len(shingles), MINHASH_CHUNK):  # shingles x permutations at once, in bounded chunks

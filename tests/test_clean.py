@@ -1,10 +1,14 @@
 """Clean: the seed's site boilerplate, Unicode repair, repeated lines, HTML and Markdown, short documents."""
 
+import random
+
+import ftfy
 import polars as pl
 
 from tasks.clean import CleanOptions, boilerplate_lines, clean_documents, strip_boilerplate, text_hash
 from tasks.ingest import discover, read_inputs
-from tasks.normalize import fix_text, html_main_text, markdown_text, normalize_inputs, text_lines, unwrap
+from tasks.normalize import (FTFY_CONFIG, fix_text, ftfy_fixed, html_main_text, markdown_text, normalize_inputs,
+                             text_lines, unwrap)
 
 
 def cleaned(folder) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -32,6 +36,19 @@ def test_seed_loses_site_header_and_glued_source_trailer(tmp_path, seed_text):
 def test_fix_text_repairs_mojibake_and_odd_spaces_but_keeps_curly_quotes():
     broken = "Itâ€™s a\u00a0test\u200b of\u2003spaces\r\nand “quotes”"
     assert fix_text(broken) == "It’s a test of spaces\nand “quotes”"
+
+
+def test_ftfy_fixed_is_ftfys_fix_text(seed_text):
+    """The ASCII lines it keeps without calling ftfy are those ftfy would keep: every ASCII character in and around
+    entities, HTML (after which ftfy leaves entities alone), mojibake and line breaks, and random mixes of them."""
+    pieces = [chr(code) for code in range(128)] + ["Ã©", "â€™", "\u00a0", "&amp;", "&#x2019;", "<b>", "\r\n", "\n",
+                                                   "\x1b[31m", "ﬁ", "Ｌ", "\u2028", "\x85", "Â", "é", "“"]
+    texts = [seed_text] + [template.format(c) for c in map(chr, range(128))
+                           for template in ("{}", "a{}b", "x{0}\n{0}y\n", "&amp;{}\n<p>\n&amp;", "Itâ€™s{}\n&lt;")]
+    generator = random.Random(7)
+    texts += ["".join(generator.choice(pieces) for _ in range(generator.randint(1, 40))) for _ in range(3000)]
+    for text in texts:
+        assert ftfy_fixed(text) == ftfy.fix_text(text, FTFY_CONFIG), repr(text)
 
 
 def test_lines_repeated_across_a_sources_documents_are_boilerplate():
