@@ -27,6 +27,7 @@ halvings.
 """
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -218,7 +219,7 @@ def main() -> None:
     else:
         NEWSRANK_MODEL.parent.mkdir(exist_ok=True)
         NEWSRANK_MODEL.write_text(text, encoding="utf-8")
-        print(f"wrote {NEWSRANK_MODEL}")
+        print(f"wrote {os.path.relpath(NEWSRANK_MODEL, REPO)}")
     print(f"({time.perf_counter() - began:.0f} s)")
 
 
