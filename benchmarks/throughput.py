@@ -27,6 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
+from flows.cli import PREFECT_DEFAULTS
 from flows.server import TemporaryServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,6 +130,9 @@ def run_corpus(seeds: Path, data: Path, documents: int, workers: int) -> None:
                                    "--data", str(data), "--no-progress"])
     run = pl.read_parquet(data / "runs" / "*" / "*.parquet").row(0, named=True)
     loop_seconds, loop_rss, loop_pss = measure([sys.executable, "-c", PLAIN_LOOP, str(seeds)])
+    # Quiet as the command's own temporary server: stopped right after the run, it can log a database write that
+    # its stop cancels (a traceback in a 20,000-file run).
+    os.environ.update({name: os.environ.get(name, value) for name, value in PREFECT_DEFAULTS.items()})
     server = TemporaryServer()  # sets PREFECT_API_URL for the commands started from here on
     try:
         server.wait()
