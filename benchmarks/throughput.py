@@ -132,7 +132,8 @@ def run_corpus(seeds: Path, data: Path, documents: int, workers: int) -> None:
     loop_seconds, loop_rss, loop_pss = measure([sys.executable, "-c", PLAIN_LOOP, str(seeds)])
     # Quiet as the command's own temporary server: stopped right after the run, it can log a database write that
     # its stop cancels (a traceback in a 20,000-file run).
-    os.environ.update({name: os.environ.get(name, value) for name, value in PREFECT_DEFAULTS.items()})
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     server = TemporaryServer()  # sets PREFECT_API_URL for the commands started from here on
     try:
         server.wait()
