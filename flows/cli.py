@@ -10,7 +10,7 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-from flows.server import TemporaryServer
+from flows.server import ServerFailed, TemporaryServer
 
 # Quiet, offline-friendly Prefect defaults for a terminal run; anything the user set wins.
 PREFECT_DEFAULTS = {
@@ -96,11 +96,11 @@ def served_deployments(prefect_yaml: str) -> list:
     return deployments
 
 
-def temporary_server() -> TemporaryServer | None:
+def temporary_server(show_logs: bool) -> TemporaryServer | None:
     """A temporary Prefect server for this command, booting from now on, unless PREFECT_API_URL names one."""
     if os.environ.get("PREFECT_API_URL"):
         return None
-    server = TemporaryServer()
+    server = TemporaryServer(show_logs)
     # At exit Prefect sends its last events and logs: registered before Prefect's own exit handlers, the server
     # stops after them (they run last registered first).
     atexit.register(server.stop)
@@ -129,7 +129,7 @@ def flow_run_settings(server: TemporaryServer | None):
 
 
 def run_evaluation(args, console) -> int:
-    server = temporary_server()  # it boots while we check
+    server = temporary_server(args.verbose)  # it boots while we check
     from flows.evaluate import evaluate, pool_size
     from tasks.evaluate import EvaluationOptions, load_corpus
 
@@ -167,6 +167,16 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     console = Console(stderr=True, soft_wrap=True)  # a message stays one line, whatever the width
+    try:
+        return run_command(args, console)
+    except ServerFailed as error:
+        from rich.markup import escape
+
+        console.print("[red]error:[/red]", escape(str(error)))
+        return 1
+
+
+def run_command(args, console) -> int:
     if args.command == "serve":
         from prefect import serve
 
@@ -178,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         console.print(f"[red]error:[/red] {problem}")
         return 2
-    server = temporary_server()  # it boots while we check
+    server = temporary_server(args.verbose)  # it boots while we check
     answer = answer_without_prefect(args)
     from flows.plan import plan  # the stage libraries load while the server starts
 

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -32,20 +33,30 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+class ServerFailed(RuntimeError):
+    """The temporary server exited or did not answer in time."""
+
+
 class TemporaryServer:
     """`prefect.server.api.server:create_app` under uvicorn on a free loopback port, as Prefect's own
-    temporary server runs it (no UI), with PREFECT_API_URL pointing at it for this process and its children."""
+    temporary server runs it (no UI), with PREFECT_API_URL pointing at it for this process and its children.
 
-    def __init__(self):
+    Unless `show_logs`, its output goes to a temporary file, not the command's terminal: its stop cancels the
+    services' last database writes, which Prefect logs with tracebacks after the command's own last line. The
+    file's end is told if the server fails to start."""
+
+    def __init__(self, show_logs: bool = False):
         self.port = _free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         environment = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # a server of one command; offline, it logs errors
                        **os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                        "PREFECT__SERVER_FINAL": "1"}
+        self.output = None if show_logs else tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host",
              "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"],
-            env=environment, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+            env=environment, stdin=subprocess.DEVNULL, stdout=self.output, stderr=self.output,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         os.environ["PREFECT_API_URL"] = self.api_url
 
     def wait(self) -> None:
@@ -53,7 +64,8 @@ class TemporaryServer:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the temporary Prefect server exited with status {self.process.returncode}")
+                raise ServerFailed(f"the temporary Prefect server exited with status {self.process.returncode}"
+                                   f"{self._last_output()}")
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as answer:
                     if answer.status == 200:
@@ -61,7 +73,15 @@ class TemporaryServer:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"the temporary Prefect server did not answer within {STARTUP_TIMEOUT_SECONDS} s")
+        raise ServerFailed(f"the temporary Prefect server did not answer within {STARTUP_TIMEOUT_SECONDS} s"
+                           f"{self._last_output()}")
+
+    def _last_output(self, lines: int = 12) -> str:
+        if self.output is None:
+            return ""  # it went to the terminal
+        self.output.seek(0)
+        tail = self.output.read().decode(errors="replace").strip().splitlines()[-lines:]
+        return ":\n" + "\n".join(tail) if tail else ""
 
     def stop(self) -> None:
         self.process.terminate()
@@ -70,6 +90,8 @@ class TemporaryServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self.output is not None:
+            self.output.close()
 
 
 API_LOST_SETTING = "SEED_DIGEST_API_LOST_SECONDS"  # how long a run waits for an API that stopped answering

@@ -117,3 +117,20 @@ def test_cli_evaluates_a_one_document_corpus_on_its_temporary_server(tmp_path):
     corpus.write_text('{"id": "d2", "text": "A text."}\n', encoding="utf-8")  # no reference: told before any run
     refused = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert refused.returncode == 2 and "line 1: a record needs JSON with text and reference" in refused.stderr
+
+
+def test_a_temporary_server_that_cannot_start_is_told_with_its_reason_and_no_traceback_of_ours(tmp_path):
+    seeds, blocker = tmp_path / "seeds", tmp_path / "a-file"
+    seeds.mkdir()
+    (seeds / "seed.txt").write_bytes(SEED.read_bytes())
+    blocker.write_text("")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "h"),
+           "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{blocker}/prefect.db"}  # under a file
+    env.pop("PREFECT_API_URL", None)
+    failed = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds), "--data",
+                             str(tmp_path / "data"), "--no-progress"], capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("error: the temporary Prefect server exited with status"), failed.stderr
+    assert "unable to open database file" in failed.stderr  # the server's own reason, from its output's end
+    assert not (tmp_path / "data" / "runs").exists()
