@@ -16,7 +16,7 @@ from tasks.evaluate import LEAD3, LEAD3_LENGTH, LEAD3_SENTENCES, REFERENCE_LENGT
 from tasks.language import detect_language, word_count
 from tasks.normalize import fix_text, text_lines
 from tasks.schema import METRICS
-from tasks.summarize import summarize
+from tasks.summarize import parse, summary_of
 from tasks.summary_options import DEFAULT_ALGORITHM, SummaryOptions
 
 STEM_CACHE_WORDS = 100_000
@@ -133,9 +133,9 @@ def score_documents(corpus: pl.DataFrame, options: EvaluationOptions) -> pl.Data
         if DEFAULT_ALGORITHM in options.algorithms:
             runs.append((DEFAULT_ALGORITHM, LEAD3_LENGTH,
                          SummaryOptions(algorithm=DEFAULT_ALGORITHM, sentences=LEAD3_SENTENCES)))
-        scorer = DocumentScorer(wanted)
+        scorer, parsed = DocumentScorer(wanted), parse(text, title, language)
         for label, length_name, length in runs:
-            chosen = [sentence["text"] for sentence in summarize(text, title, language, length)]
+            chosen = [sentence["text"] for sentence in summary_of(parsed, length)]
             per_reference = scorer.scores(chosen)
             rows.append({"doc_id": doc_id, "algorithm": label, "length": length_name, "references": len(wanted),
                          "summary_sentences": len(chosen), "reference_sentences": sentences,

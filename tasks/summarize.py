@@ -5,6 +5,7 @@ data is needed; stemmers and stop words are sumy's, chosen by each document's de
 """
 
 from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
 
 import polars as pl
@@ -13,20 +14,19 @@ from sumy.nlp.stemmers import Stemmer, null_stemmer
 from sumy.summarizers.edmundson import EdmundsonSummarizer
 from sumy.summarizers.lex_rank import LexRankSummarizer
 from sumy.summarizers.luhn import LuhnSummarizer
-from sumy.summarizers.reduction import ReductionSummarizer
 from sumy.summarizers.sum_basic import SumBasicSummarizer
-from sumy.summarizers.text_rank import TextRankSummarizer
 from sumy.utils import get_stop_words
 
 from tasks.language import SUMY_LANGUAGES, Span, WordTokenizer, sentence_spans, words
 from tasks.summary_options import SummaryOptions
-from tasks.summarizers import (BoundedKLSummarizer, LeadBiasedCentralitySummarizer, LeadSummarizer,
-                               LearnedLeadSummarizer, OrderedLsaSummarizer, PositionalCentralitySummarizer)
+from tasks.summarizers import (BoundedKLSummarizer, CountedReductionSummarizer, LeadBiasedCentralitySummarizer,
+                               LeadSummarizer, LearnedLeadSummarizer, OrderedLsaSummarizer,
+                               PositionalCentralitySummarizer, ScalarTextRankSummarizer)
 
 ALGORITHMS = {
-    "leadrank": LeadBiasedCentralitySummarizer, "lexrank": LexRankSummarizer, "textrank": TextRankSummarizer,
+    "leadrank": LeadBiasedCentralitySummarizer, "lexrank": LexRankSummarizer, "textrank": ScalarTextRankSummarizer,
     "lsa": OrderedLsaSummarizer, "luhn": LuhnSummarizer, "kl": BoundedKLSummarizer, "sumbasic": SumBasicSummarizer,
-    "reduction": ReductionSummarizer, "edmundson": EdmundsonSummarizer, "lead": LeadSummarizer,
+    "reduction": CountedReductionSummarizer, "edmundson": EdmundsonSummarizer, "lead": LeadSummarizer,
     "pacsum": PositionalCentralitySummarizer, "newsrank": LearnedLeadSummarizer,
 }
 EDMUNDSON_FALLBACK_WORDS = 10
@@ -54,6 +54,28 @@ def _stemmer(language: str | None):
     return lru_cache(maxsize=STEM_CACHE_WORDS)(stemmer)
 
 
+class StemTable(dict):
+    """A word -> the stem of its lower case, as sumy's `stem_word` gives it, filled as words come. Bound to a sumy
+    summarizer as its `stem_word` (with `str.lower` as its `normalize_word`) it answers with one dict lookup, not
+    three Python calls a word: sumy's algorithms normalise and stem every word of every sentence, once per
+    summary, and those calls were a tenth of an evaluation's time."""
+
+    def __init__(self, stemmer):
+        super().__init__()
+        self.stemmer = stemmer
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= STEM_CACHE_WORDS:  # bounded, as the stemmer's own cache
+            self.clear()
+        stem = self[word] = self.stemmer(word.lower())
+        return stem
+
+
+@lru_cache(maxsize=None)
+def _stem_table(language: str | None) -> StemTable:
+    return StemTable(_stemmer(language))
+
+
 @lru_cache(maxsize=None)
 def _stop_words(language: str | None) -> frozenset[str]:
     try:
@@ -66,6 +88,7 @@ def build_summarizer(algorithm: str, language: str | None, title: str | None, te
     """A configured sumy summarizer for sumy's `language` (ISO 639-1 `code`: newsrank's word frequencies);
     Edmundson gets title words as bonus words and stop words as null words."""
     summarizer = ALGORITHMS[algorithm](_stemmer(language))
+    summarizer.normalize_word, summarizer.stem_word = str.lower, _stem_table(language).__getitem__
     if isinstance(summarizer, LearnedLeadSummarizer):
         summarizer.language = code
     stop_words = _stop_words(language)
@@ -96,19 +119,43 @@ def document_model(text: str, title: str | None, spans: list[Span], tokenizer: W
     return ObjectDocumentModel([Paragraph(p) for p in paragraphs if p]), located
 
 
-def summarize(text: str, title: str | None, language: str, options: SummaryOptions) -> list[dict]:
-    """The chosen sentences in source order, as {index, start, end, text} records."""
+@dataclass(frozen=True)
+class ParsedText:
+    """A text split into sentences and words once, as sumy takes it, for any number of summaries of it (an
+    evaluation asks a dozen of each document): the sumy document and, for each of its Sentences, its index and
+    span."""
+
+    text: str
+    title: str | None
+    language: str
+    spans: list[Span]
+    document: ObjectDocumentModel
+    located: dict[int, tuple[int, Span]]  # id(Sentence) -> (index, span)
+
+
+def parse(text: str, title: str | None, language: str) -> ParsedText:
     spans = sentence_spans(text, language)[:MAX_SUMMARY_SENTENCES]
+    tokenizer = WordTokenizer(SUMY_LANGUAGES.get(language) or language)
+    return ParsedText(text, title, language, spans, *document_model(text, title, spans, tokenizer))
+
+
+def summary_of(parsed: ParsedText, options: SummaryOptions) -> list[dict]:
+    """The chosen sentences in source order, as {index, start, end, text} records."""
+    text, spans = parsed.text, parsed.spans
     count = options.count([text[span.start:span.end] for span in spans])
     if count is None:  # nothing to choose (and LexRank divides by zero on tiny documents)
         chosen = list(enumerate(spans))
     else:
-        sumy_language = SUMY_LANGUAGES.get(language)
-        document, located = document_model(text, title, spans, WordTokenizer(sumy_language or language))
-        summarizer = build_summarizer(options.algorithm, sumy_language, title, text, language)
-        chosen = sorted(located[id(sentence)] for sentence in summarizer(document, count))
+        summarizer = build_summarizer(options.algorithm, SUMY_LANGUAGES.get(parsed.language), parsed.title, text,
+                                      parsed.language)
+        chosen = sorted(parsed.located[id(sentence)] for sentence in summarizer(parsed.document, count))
     return [{"index": index, "start": span.start, "end": span.end, "text": text[span.start:span.end]}
             for index, span in chosen]
+
+
+def summarize(text: str, title: str | None, language: str, options: SummaryOptions) -> list[dict]:
+    """One summary of a text: `summary_of(parse(...))`."""
+    return summary_of(parse(text, title, language), options)
 
 
 def summarize_documents(documents: pl.DataFrame, options: SummaryOptions) -> pl.DataFrame:

@@ -15,14 +15,17 @@ word budget (a callable count) both work.
 import json
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from functools import lru_cache
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 from sumy.summarizers._summarizer import AbstractSummarizer
 from sumy.summarizers.kl import KLSummarizer
 from sumy.summarizers.lsa import LsaSummarizer
+from sumy.summarizers.reduction import ReductionSummarizer
+from sumy.summarizers.text_rank import TextRankSummarizer
 
 from tasks.language import word_count
 from tasks.summary_options import WordBudget
@@ -71,6 +74,41 @@ class BoundedKLSummarizer(KLSummarizer):
             ratings[sentence] = -len(ratings)
             summary_words += word_count(str(sentence))
         return ratings
+
+
+class CountedReductionSummarizer(ReductionSummarizer):
+    """sumy's Reduction with each pair's count of shared words taken from the two sentences' word counts, not by
+    comparing every word of one with every word of the other (the pairs' Python loop was the slowest part of an
+    evaluation's summaries). The count is an integer and the rest is sumy's own arithmetic, in sumy's order, so
+    the ratings are the same floats."""
+
+    def rate_sentences(self, document):
+        counted = [(sentence, Counter(words), len(words))
+                   for sentence, words in ((s, self._to_words_set(s)) for s in document.sentences)]
+        ratings = defaultdict(float)
+        for (sentence1, counts1, length1), (sentence2, counts2, length2) in combinations(counted, 2):
+            shared = sum(count * counts2[word] for word, count in counts1.items() if word in counts2)
+            rank = 0.0
+            if shared:
+                norm = math.log(length1) + math.log(length2)
+                rank = 0.0 if norm == 0.0 else shared / norm
+            ratings[sentence1] += rank
+            ratings[sentence2] += rank
+        return ratings
+
+
+class ScalarTextRankSummarizer(TextRankSummarizer):
+    """sumy's TextRank with its edge weight's zero test done on the float itself: sumy calls numpy.isclose for
+    each of a document's sentence pairs, a costly call on a scalar. A sum of two logarithms of lengths is never
+    negative, so isclose(norm, 0) (|norm| <= 1e-8) is norm <= 1e-8; the weights are the same floats."""
+
+    @staticmethod
+    def _rate_sentences_edge(words1, words2):
+        rank = sum(words2.count(w) for w in words1)
+        if rank == 0:
+            return 0.0
+        norm = math.log(len(words1)) + math.log(len(words2))
+        return float(rank) if norm <= 1e-8 else rank / norm
 
 
 def _complete(sentences_count, sentences: int, words: int) -> bool:

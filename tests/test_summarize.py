@@ -132,6 +132,36 @@ def test_kl_stopped_at_the_summary_chooses_what_sumys_full_kl_chooses(length, mo
         monkeypatch.undo()
 
 
+@pytest.mark.parametrize("algorithm", ["reduction", "textrank"])
+def test_faster_reduction_and_textrank_rate_every_sentence_as_sumy_does(algorithm, seed_text):
+    from sumy.summarizers.reduction import ReductionSummarizer
+    from sumy.summarizers.text_rank import TextRankSummarizer
+
+    from tasks.summarize import build_summarizer, parse
+
+    sumys = {"reduction": ReductionSummarizer, "textrank": TextRankSummarizer}[algorithm]
+    repeated = article("the dam", 4) + "\n\n" + article("the dam", 4)
+    for text in (TEXT, seed_text, repeated, "Dam.\n\nDam.\n\nDam opens.\n\nThe dam opens today."):
+        document = parse(text, None, "en").document
+        ours = build_summarizer(algorithm, "english", None, text)
+        theirs = sumys(ours._stemmer)
+        theirs.stop_words = ours.stop_words
+        assert type(ours) is not sumys
+        assert list(ours.rate_sentences(document).items()) == list(theirs.rate_sentences(document).items())
+
+
+def test_a_summarizers_stem_table_stems_as_sumys_stem_word(seed_text):
+    from sumy.summarizers._summarizer import AbstractSummarizer
+
+    from tasks.language import words
+    from tasks.summarize import build_summarizer
+
+    summarizer = build_summarizer("lexrank", "english", None, seed_text)
+    for word in words(seed_text + " Running RUNS ÉTÉ Straße"):
+        assert summarizer.stem_word(word) == AbstractSummarizer.stem_word(summarizer, word)
+        assert summarizer.normalize_word(word) == AbstractSummarizer.normalize_word(word)
+
+
 def test_a_document_of_thousands_of_sentences_is_summarised_from_its_beginning():
     text = " ".join(f"Sentence number {n} of the long report said something new." for n in range(5000))
     chosen = summarize(text, None, "en", SummaryOptions(sentences=3))
