@@ -4,6 +4,7 @@ only processes that load rouge-score, NLTK and sumy.
 
 from collections import Counter
 from functools import lru_cache
+from itertools import islice
 from types import SimpleNamespace
 
 import numpy as np
@@ -47,6 +48,27 @@ class StemCachedTokenizer(tokenizers.Tokenizer):
 def tokenizer() -> StemCachedTokenizer:
     """The tokenizer of a process, with its stem cache."""
     return StemCachedTokenizer()
+
+
+def lcs_table(reference: list[str], candidate: list[str]) -> list[list[int]]:
+    """rouge-score's `_lcs_table` (the lengths of the longest common subsequences of every pair of prefixes),
+    built row by row over local names instead of indexing the table twice per cell: the same integers, and so
+    the same LCS that `_backtrack_norec` reads out of it. These tables were most of the scoring's time."""
+    previous = [0] * (len(candidate) + 1)
+    table = [previous]
+    for word in reference:
+        row, left = [0], 0
+        for other, diagonal, up in zip(candidate, previous, islice(previous, 1, None)):
+            left = diagonal + 1 if word == other else (up if up > left else left)
+            row.append(left)
+        table.append(row)
+        previous = row
+    return table
+
+
+def lcs_indices(reference: list[str], candidate: list[str]) -> list[int]:
+    """rouge-score's `lcs_ind`: the reference's indices of the LCS its backtracking reads out."""
+    return rouge_scorer._backtrack_norec(lcs_table(reference, candidate), reference, candidate)
 
 
 def _lines(text: str) -> list[str]:
@@ -94,7 +116,7 @@ class DocumentScorer:
 
     def _summary_level_lcs(self, reference: int, reference_lines: list[list[str]], lines: list[str],
                            tokens: list[list[str]]) -> float:
-        """rouge_scorer._summary_level_lcs's F1, each line pair's LCS (rouge_scorer.lcs_ind) computed once."""
+        """rouge_scorer._summary_level_lcs's F1, each line pair's LCS (`lcs_indices`) computed once."""
         m, n = sum(map(len, reference_lines)), sum(map(len, tokens))
         if not m or not n:
             return 0.0
@@ -107,7 +129,7 @@ class DocumentScorer:
                 key = (reference, line_index, line)
                 indices = self._lcs.get(key)
                 if indices is None:
-                    indices = self._lcs[key] = rouge_scorer.lcs_ind(reference_line, line_tokens)
+                    indices = self._lcs[key] = lcs_indices(reference_line, line_tokens)
                 union.update(indices)
             for token in (reference_line[i] for i in sorted(union)):
                 if summary_counts[token] > 0 and reference_counts[token] > 0:

@@ -53,6 +53,19 @@ def test_the_document_scorer_gives_rouge_scores_exactly():
         assert scorer.scores(summary).tolist() == wanted
 
 
+def test_the_lcs_table_and_its_indices_are_rouge_scores_own():
+    import random
+
+    from tasks.rouge import lcs_indices, lcs_table
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        reference = [rng.choice("abcde") for _ in range(rng.randrange(0, 12))]
+        candidate = [rng.choice("abcde") for _ in range(rng.randrange(0, 12))]
+        assert lcs_table(reference, candidate) == rouge_scorer._lcs_table(reference, candidate)
+        assert lcs_indices(reference, candidate) == rouge_scorer.lcs_ind(reference, candidate)
+
+
 def test_means_come_with_a_bootstrap_interval_and_lead3_first(tmp_path):
     corpus = load_corpus(write_corpus(tmp_path / "c.jsonl", 6))
     options = EvaluationOptions(algorithms=("lexrank", "lead"), resamples=200)
