@@ -43,37 +43,31 @@ SUMMARIES_SCHEMA = {
 }
 
 
-@lru_cache(maxsize=None)
-def _stemmer(language: str | None):
-    """sumy's stemmer for the language, memoised: news repeats its words, and NLTK's Snowball is pure Python
-    (two thirds of a summary's time before the cache; the stems are the same)."""
-    try:
-        stemmer = Stemmer(language) if language else null_stemmer
-    except LookupError:
-        stemmer = null_stemmer
-    return lru_cache(maxsize=STEM_CACHE_WORDS)(stemmer)
-
-
 class StemTable(dict):
-    """A word -> the stem of its lower case, as sumy's `stem_word` gives it, filled as words come. Bound to a sumy
-    summarizer as its `stem_word` (with `str.lower` as its `normalize_word`) it answers with one dict lookup, not
-    three Python calls a word: sumy's algorithms normalise and stem every word of every sentence, once per
-    summary, and those calls were 15 % of an evaluation's profiled time."""
+    """A word -> the stem of its lower case, filled as words come and bounded: news repeats its words, and NLTK's
+    Snowball is pure Python (two thirds of a summary's time before stems were kept; they are the same). Its
+    `__getitem__` is a summarizer's stemmer and, with `str.lower` as its `normalize_word`, sumy's `stem_word`:
+    one dict lookup, not three Python calls a word (those calls were 15 % of an evaluation's profiled time)."""
 
     def __init__(self, stemmer):
         super().__init__()
         self.stemmer = stemmer
 
     def __missing__(self, word: str) -> str:
-        if len(self) >= STEM_CACHE_WORDS:  # bounded, as the stemmer's own cache
+        if len(self) >= STEM_CACHE_WORDS:
             self.clear()
         stem = self[word] = self.stemmer(word.lower())
         return stem
 
 
 @lru_cache(maxsize=None)
-def _stem_table(language: str | None) -> StemTable:
-    return StemTable(_stemmer(language))
+def _stemmer(language: str | None):
+    """sumy's stemmer for the language, through the language's StemTable."""
+    try:
+        stemmer = Stemmer(language) if language else null_stemmer
+    except LookupError:
+        stemmer = null_stemmer
+    return StemTable(stemmer).__getitem__
 
 
 @lru_cache(maxsize=None)
@@ -87,8 +81,9 @@ def _stop_words(language: str | None) -> frozenset[str]:
 def build_summarizer(algorithm: str, language: str | None, title: str | None, text: str, code: str | None = None):
     """A configured sumy summarizer for sumy's `language` (ISO 639-1 `code`: newsrank's word frequencies);
     Edmundson gets title words as bonus words and stop words as null words."""
-    summarizer = ALGORITHMS[algorithm](_stemmer(language))
-    summarizer.normalize_word, summarizer.stem_word = str.lower, _stem_table(language).__getitem__
+    stems = _stemmer(language)
+    summarizer = ALGORITHMS[algorithm](stems)
+    summarizer.normalize_word, summarizer.stem_word = str.lower, stems
     if isinstance(summarizer, LearnedLeadSummarizer):
         summarizer.language = code
     stop_words = _stop_words(language)

@@ -83,8 +83,10 @@ class CountedReductionSummarizer(ReductionSummarizer):
     the ratings are the same floats."""
 
     def rate_sentences(self, document):
-        counted = [(sentence, Counter(words), len(words))
-                   for sentence, words in ((s, self._to_words_set(s)) for s in document.sentences)]
+        counted = []
+        for sentence in document.sentences:
+            words = self._to_words_set(sentence)
+            counted.append((sentence, Counter(words), len(words)))
         ratings = defaultdict(float)
         for (sentence1, counts1, length1), (sentence2, counts2, length2) in combinations(counted, 2):
             shared = sum(count * counts2[word] for word, count in counts1.items() if word in counts2)
