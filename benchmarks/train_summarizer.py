@@ -9,7 +9,8 @@ sentences, the one with the highest ROUGE-1 + ROUGE-2 + ROUGE-Lsum F1 against it
 stemmed, as `seed-digest evaluate` scores); the model is an L2-regularised logistic regression (Newton's method,
 numpy only, so the same data give the same weights) predicting whether each of those sentences is in that subset.
 A summary then takes the window's sentences one at a time by score less REDUNDANCY times the highest cosine with
-one already taken (tasks/summarizers.LearnedLeadSummarizer.ratings): the trainer writes that setting into the
+one already taken, unless those score, summed, less than LEAD_MARGIN above as many of the first sentences, when
+it keeps the lead (tasks/summarizers.LearnedLeadSummarizer.ratings): the trainer writes both settings into the
 model beside the weights, and every figure below is of summaries chosen that way.
 
 Data: CNN/DailyMail (cnndm_dev, 250 documents, highlights) and the odd lines of BBC (bbc_dev, whose references
@@ -17,13 +18,15 @@ are long extracts: they reward long sentences, so BBC's documents together weigh
 equal weights the model learns BBC's taste for length and loses to Lead-3 on CNN/DM). Printed:
   - CNN/DM by halves: trained on the even lines (and BBC's odd lines), tested on the odd lines, and the other
     way round: newsrank minus Lead-3 at three sentences and at the reference's word count, and minus `lead` at
-    that word count, with 95 % paired bootstrap intervals;
+    that word count, with 95 % paired bootstrap intervals, and both halves together (all 250 documents, each
+    scored by a model that never saw it);
   - the same at three sentences over HALVINGS random halvings of CNN/DM (the mean over them, the lowest and the
-    highest): a single split's figure moves by half a point with the split alone;
+    highest), at LEAD_MARGIN and the margins around it: a single split's figure moves by half a point with the
+    split alone;
   - the shipped model (all of CNN/DM and BBC's odd lines) on BBC's even lines, which it never saw, and on all of
     CNN/DM (seen in training: not a held-out figure).
-The settings are four: WINDOW, L2 and BBC_SHARE chosen on the odd and even lines, REDUNDANCY on the random
-halvings.
+The settings are five: WINDOW, L2 and BBC_SHARE chosen on the odd and even lines, REDUNDANCY and LEAD_MARGIN on
+the random halvings.
 """
 
 import json
@@ -51,8 +54,10 @@ WINDOW = 7  # the model re-ranks a document's first seven sentences, and labels 
 L2 = 1.0  # ridge penalty on the standardised weights (the intercept is free)
 BBC_SHARE = 1 / 3  # BBC's training documents weigh, together, a third of CNN/DM's
 REDUNDANCY = 2.0  # a summary's next sentence pays this times its highest tf-idf cosine with one already taken
+LEAD_MARGIN = 0.3  # a summary's sentences must beat as many first ones by this much summed log-odds, or the lead
 SUMMARY_SENTENCES = 3
 HALVINGS = 10  # random halvings of CNN/DM scored beside its odd and even lines
+MARGINS_SHOWN = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)  # lead margins the halvings are scored at
 DIGITS = 6  # the weights are written rounded, so that a re-run writes the same file
 
 
@@ -125,7 +130,8 @@ def fit(groups: list[tuple[list[Document], float]]) -> dict:
         if np.abs(step).max() < 1e-12:
             break
     return {"features": list(NEWSRANK_FEATURES), "mean": mean, "scale": scale, "weights": coefficients[1:],
-            "intercept": float(coefficients[0]), "window": WINDOW, "redundancy": REDUNDANCY}
+            "intercept": float(coefficients[0]), "window": WINDOW, "redundancy": REDUNDANCY,
+            "lead_margin": LEAD_MARGIN}
 
 
 def weighted(cnndm: list[Document], bbc: list[Document]) -> list[tuple[list[Document], float]]:
@@ -133,9 +139,10 @@ def weighted(cnndm: list[Document], bbc: list[Document]) -> list[tuple[list[Docu
     return [(cnndm, 1.0), (bbc, BBC_SHARE * sum(1 for document in cnndm if document.label) / max(1, labelled))]
 
 
-def differences(documents: list[Document], model: dict) -> np.ndarray:
-    """Per document, newsrank (this model) minus Lead-3 at three sentences and at the reference's word count, and
-    minus lead at that word count (ROUGE-1, -2, -Lsum each), each document summarised as a run summarises it."""
+def differences(documents: list[Document], model: dict, word_budgets: bool = True) -> np.ndarray:
+    """Per document, newsrank (this model) minus Lead-3 at three sentences and, with `word_budgets`, at the
+    reference's word count, and minus lead at that word count (ROUGE-1, -2, -Lsum each), each document summarised
+    as a run summarises it."""
     summarize_module.ALGORITHMS["newsrank"] = partial(LearnedLeadSummarizer, model=model)
     rows = []
     for document in documents:
@@ -145,16 +152,19 @@ def differences(documents: list[Document], model: dict) -> np.ndarray:
         scorer = DocumentScorer(document.references)
         lead3 = summary_scores(scorer, chosen(SummaryOptions("lead", SUMMARY_SENTENCES)))
         three = summary_scores(scorer, chosen(SummaryOptions("newsrank", SUMMARY_SENTENCES)))
+        if not word_budgets:
+            rows.append(three - lead3)
+            continue
         words = summary_scores(scorer, chosen(SummaryOptions("newsrank", sentences=None, words=document.budget)))
         lead_words = summary_scores(scorer, chosen(SummaryOptions("lead", sentences=None, words=document.budget)))
         rows.append(np.concatenate([three - lead3, words - lead3, words - lead_words]))
     return np.array(rows)
 
 
-def evaluate(name: str, documents: list[Document], model: dict) -> None:
-    by_document = differences(documents, model)
-    print(f"  {name} ({len(documents)} documents), newsrank minus baseline, ROUGE-1 / ROUGE-2 / ROUGE-Lsum F1 points, "
-          "95 % paired bootstrap interval:")
+def report(name: str, by_document: np.ndarray) -> None:
+    """The mean differences with their 95 % paired bootstrap intervals."""
+    print(f"  {name} ({len(by_document)} documents), newsrank minus baseline, ROUGE-1 / ROUGE-2 / ROUGE-Lsum F1 "
+          "points, 95 % paired bootstrap interval:")
     for column, label in enumerate(("3 sentences vs Lead-3", "reference words vs Lead-3",
                                     "reference words vs lead at reference words")):
         cells = []
@@ -166,29 +176,36 @@ def evaluate(name: str, documents: list[Document], model: dict) -> None:
 
 def halvings(cnndm: list[Document], bbc_train: list[Document]) -> None:
     """newsrank minus Lead-3 at three sentences over HALVINGS random halvings of CNN/DM, each half scored by a model
-    trained on the other (and BBC's odd lines): one split's figure moves by half a point with the split alone."""
+    trained on the other (and BBC's odd lines), for LEAD_MARGIN and the margins around it: one split's figure
+    moves by half a point with the split alone."""
     rng = np.random.default_rng(0)
-    means = []
+    means = {margin: [] for margin in MARGINS_SHOWN}
     for _ in range(HALVINGS):
         order = rng.permutation(len(cnndm))
         first, second = ([cnndm[index] for index in half] for half in np.split(order, [len(order) // 2]))
-        held_out = np.vstack([differences(second, fit(weighted(first, bbc_train)))[:, :3],
-                              differences(first, fit(weighted(second, bbc_train)))[:, :3]])
-        means.append(held_out.mean(axis=0))
-    means = np.array(means)
+        models = [(second, fit(weighted(first, bbc_train))), (first, fit(weighted(second, bbc_train)))]
+        for margin in MARGINS_SHOWN:
+            held_out = np.vstack([differences(half, {**model, "lead_margin": margin}, word_budgets=False)
+                                  for half, model in models])
+            means[margin].append(held_out.mean(axis=0))
     print(f"  {HALVINGS} random halvings, all {len(cnndm)} documents held out in each, 3 sentences vs Lead-3, mean "
-          "over the halvings (lowest, highest): " + " / ".join(
-              f"{column.mean():+.2f} ({column.min():+.2f}, {column.max():+.2f})" for column in means.T))
+          "over the halvings (lowest, highest), by lead margin:")
+    for margin, rows in means.items():
+        columns = np.array(rows).T
+        print(f"    {margin:.1f}{' (the setting)' if margin == LEAD_MARGIN else '':14s} " + " / ".join(
+            f"{column.mean():+.2f} ({column.min():+.2f}, {column.max():+.2f})" for column in columns))
 
 
 def serialised(model: dict) -> str:
+    keys = ("features", "mean", "scale", "weights", "window", "redundancy", "lead_margin")
     rounded = {key: ([round(float(value), DIGITS) for value in model[key]] if key in ("mean", "scale", "weights")
-                     else model[key]) for key in ("features", "mean", "scale", "weights", "window", "redundancy")}
+                     else model[key]) for key in keys}
     rounded["intercept"] = round(model["intercept"], DIGITS)
     rounded["trained_on"] = ("cnndm_dev.jsonl (all 250 documents) and the odd lines of bbc_dev.jsonl, together "
                              f"weighing {BBC_SHARE:.3f} of CNN/DM; written by benchmarks/train_summarizer.py")
     rounded["settings"] = {"window": WINDOW, "l2": L2, "bbc_share": round(BBC_SHARE, DIGITS),
-                           "redundancy": REDUNDANCY, "summary_sentences": SUMMARY_SENTENCES}
+                           "redundancy": REDUNDANCY, "lead_margin": LEAD_MARGIN,
+                           "summary_sentences": SUMMARY_SENTENCES}
     return json.dumps(rounded, indent=1) + "\n"
 
 
@@ -201,15 +218,18 @@ def main() -> None:
     bbc_train, bbc_held_out = bbc[0::2], bbc[1::2]
     print(f"prepared {len(cnndm)} + {len(bbc)} documents (labelled: all of CNN/DM, BBC's odd lines) in "
           f"{time.perf_counter() - began:.0f} s; window {WINDOW}, l2 {L2}, BBC share {BBC_SHARE:.3f}, "
-          f"redundancy {REDUNDANCY}")
+          f"redundancy {REDUNDANCY}, lead margin {LEAD_MARGIN}")
     print("CNN/DM by halves (each half scored by a model that never saw it):")
-    evaluate("odd lines, trained on the even lines", odd, fit(weighted(even, bbc_train)))
-    evaluate("even lines, trained on the odd lines", even, fit(weighted(odd, bbc_train)))
+    odd_lines = differences(odd, fit(weighted(even, bbc_train)))
+    even_lines = differences(even, fit(weighted(odd, bbc_train)))
+    report("odd lines, trained on the even lines", odd_lines)
+    report("even lines, trained on the odd lines", even_lines)
+    report("both halves together, each held out", np.vstack([odd_lines, even_lines]))
     halvings(cnndm, bbc_train)
     model = fit(weighted(cnndm, bbc_train))
     print("The shipped model (all of CNN/DM, BBC's odd lines):")
-    evaluate("bbc_dev even lines, held out", bbc_held_out, model)
-    evaluate("cnndm_dev, all (in the training data)", cnndm, model)
+    report("bbc_dev even lines, held out", differences(bbc_held_out, model))
+    report("cnndm_dev, all (in the training data)", differences(cnndm, model))
     print("weights:", ", ".join(f"{name} {weight:+.3f}" for name, weight in zip(NEWSRANK_FEATURES, model["weights"])))
     text = serialised(model)
     if check:

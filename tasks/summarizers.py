@@ -21,7 +21,7 @@ from itertools import combinations
 from pathlib import Path
 
 import numpy as np
-from sumy.summarizers._summarizer import AbstractSummarizer
+from sumy.summarizers._summarizer import AbstractSummarizer, SentenceInfo
 from sumy.summarizers.kl import KLSummarizer
 from sumy.summarizers.lsa import LsaSummarizer
 from sumy.summarizers.reduction import ReductionSummarizer
@@ -226,7 +226,8 @@ def word_frequencies(language: str | None) -> dict[str, float]:
 
 @lru_cache(maxsize=None)
 def load_model(path: str | Path = NEWSRANK_MODEL) -> dict:
-    """A linear sentence model: {features, mean, scale, weights, intercept, window, redundancy, ...} (see the
+    """A linear sentence model: {features, mean, scale, weights, intercept, window, redundancy, lead_margin,
+    ...} (see the
     trainer)."""
     model = json.loads(Path(path).read_text(encoding="utf-8"))
     if tuple(model["features"]) != NEWSRANK_FEATURES:
@@ -253,9 +254,11 @@ class LearnedLeadSummarizer(_TermSummarizer):
     it opens with a quotation mark and whether it is a question. The ratings take those sentences one at a
     time, each next one the best by its score less the model's `redundancy` times its highest tf-idf cosine
     with one already taken (maximal marginal relevance: news repeats its lead, and the score alone would take
-    two sentences that say the same), then the rest in document order. Everything is computed from the
-    document and the word frequencies: no idf table, no download. A language that wordfreq lacks gets no rarity
-    (its words all count the same), which leaves the salience to the document's own repetitions.
+    two sentences that say the same), then the rest in document order; but a document whose sentences taken
+    first are not `lead_margin` better than as many of its first ones keeps its own order (Lead-k). Everything is
+    computed from the document and the word frequencies: no idf table, no download. A language that wordfreq
+    lacks gets no rarity (its words all count the same), which leaves the salience to the document's own
+    repetitions.
     """
 
     language: str | None = None  # ISO 639-1 code, for the word frequencies; build_summarizer sets it
@@ -271,7 +274,7 @@ class LearnedLeadSummarizer(_TermSummarizer):
 
     def __call__(self, document, sentences_count):
         sentences = document.sentences
-        ratings = self.ratings(*self.analysed(sentences))
+        ratings = self.ratings(*self.analysed(sentences), lead_length(sentences, sentences_count))
         return self._get_best_sentences(sentences, sentences_count, by_position(ratings, sentences))
 
     def features(self, sentences) -> np.ndarray:
@@ -321,10 +324,12 @@ class LearnedLeadSummarizer(_TermSummarizer):
         model = self.model
         return model["intercept"] + ((features - model["mean"]) / model["scale"]) @ model["weights"]
 
-    def ratings(self, features: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+    def ratings(self, features: np.ndarray, similarity: np.ndarray, lead: int) -> np.ndarray:
         """Higher is better: the window's sentences in the order they are taken, each next one the best by its
         score less `redundancy` times its highest cosine with one taken before (ties to the earlier), then the
-        rest in document order."""
+        rest in document order. Unless the first `lead` taken (as many as the summary's length takes from the
+        lead) score, summed, at least `lead_margin` above the document's first `lead`, the window keeps the
+        document's order: a model trained on 250 articles is often unsure, and then the lead is the better bet."""
         count = len(features)
         window = min(count, int(self.model["window"]))
         scores = self.scores(features[:window])
@@ -334,10 +339,21 @@ class LearnedLeadSummarizer(_TermSummarizer):
             taken = left.pop(int(np.argmax(scores[left] - self.model["redundancy"] * closest[left])))
             ranked.append(taken)
             closest = np.maximum(closest, similarity[taken, :window])
+        lead = min(window, lead)
+        if scores[ranked[:lead]].sum() - scores[:lead].sum() < self.model["lead_margin"]:
+            ranked = list(range(window))  # not sure enough to leave the lead: news's own order
         ranked += range(window, count)
         ratings = np.empty(count)
         ratings[ranked] = -np.arange(count, dtype=float)
         return ratings
+
+
+def lead_length(sentences, sentences_count) -> int:
+    """How many of the document's first sentences a summary of sumy's `sentences_count` (a number, or a callable
+    such as a word budget) takes."""
+    if not callable(sentences_count):
+        return sentences_count
+    return len(sentences_count([SentenceInfo(sentence, order, 0) for order, sentence in enumerate(sentences)]))
 
 
 def by_position(ratings: np.ndarray, sentences):

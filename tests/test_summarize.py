@@ -270,14 +270,14 @@ def test_newsrank_ranks_the_window_by_the_model_then_the_rest_in_order():
     width = len(NEWSRANK_FEATURES)
     model = {"features": NEWSRANK_FEATURES, "mean": np.zeros(width), "scale": np.ones(width),
              "weights": np.eye(width)[NEWSRANK_FEATURES.index("log_length")], "intercept": 0.0, "window": 3,
-             "redundancy": 2.0}
+             "redundancy": 2.0, "lead_margin": 0.0}
     features = np.zeros((6, width))
     features[:, NEWSRANK_FEATURES.index("log_length")] = [1, 3, 2, 9, 9, 9]  # longer is better under this model
     summarizer = LearnedLeadSummarizer(str, model=model)
-    assert list(np.argsort(-summarizer.ratings(features, np.zeros((6, 6))))) == [1, 2, 0, 3, 4, 5]
+    assert list(np.argsort(-summarizer.ratings(features, np.zeros((6, 6)), 3))) == [1, 2, 0, 3, 4, 5]
     similarity = np.zeros((6, 6))
     similarity[1, 2] = similarity[2, 1] = 0.9  # 2 repeats 1: once 1 is taken it scores 2 - 2.0 * 0.9, below 0's 1
-    assert list(np.argsort(-summarizer.ratings(features, similarity))) == [1, 0, 2, 3, 4, 5]
+    assert list(np.argsort(-summarizer.ratings(features, similarity, 3))) == [1, 0, 2, 3, 4, 5]
 
 
 def test_newsrank_features_use_word_frequencies_and_fall_back_without_them():
@@ -317,3 +317,31 @@ def test_newsrank_is_deterministic_over_a_corpus():
              for text in texts] for _ in range(2)]
     assert runs[0] == runs[1]
     assert all(len(chosen) == 3 for chosen in runs[0])
+
+
+def test_newsrank_keeps_the_lead_unless_its_choice_beats_as_many_first_sentences_by_the_margin():
+    import numpy as np
+    from sumy.models.dom import Sentence
+
+    from tasks.language import WordTokenizer
+    from tasks.summarizers import NEWSRANK_FEATURES, LearnedLeadSummarizer, lead_length
+    from tasks.summary_options import WordBudget
+
+    width = len(NEWSRANK_FEATURES)
+    model = {"features": NEWSRANK_FEATURES, "mean": np.zeros(width), "scale": np.ones(width),
+             "weights": np.eye(width)[NEWSRANK_FEATURES.index("log_length")], "intercept": 0.0, "window": 3,
+             "redundancy": 2.0}
+    features = np.zeros((6, width))
+    features[:, NEWSRANK_FEATURES.index("log_length")] = [1, 3, 2, 9, 9, 9]
+    # two sentences: the model's 1 and 2 score 3 + 2, the lead's 0 and 1 score 1 + 3, a margin of 1
+    confident = LearnedLeadSummarizer(str, model={**model, "lead_margin": 0.5})
+    assert list(np.argsort(-confident.ratings(features, np.zeros((6, 6)), 2))) == [1, 2, 0, 3, 4, 5]
+    unsure = LearnedLeadSummarizer(str, model={**model, "lead_margin": 1.5})
+    assert list(np.argsort(-unsure.ratings(features, np.zeros((6, 6)), 2))) == [0, 1, 2, 3, 4, 5]
+    # the lead's length is what the summary's length takes from the document's first sentences
+    tokenizer = WordTokenizer("english")
+    sentences = [Sentence(text, tokenizer) for text in ("One two three four five.", "Six seven eight nine ten.",
+                                                        "Eleven twelve.")]
+    assert lead_length(sentences, 2) == 2
+    assert lead_length(sentences, WordBudget(6)) == 2  # five words, then ten: the budget is reached
+    assert lead_length(sentences, WordBudget(50)) == 3
