@@ -12,22 +12,22 @@ import polars as pl
 from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
 from sumy.nlp.stemmers import Stemmer, null_stemmer
 from sumy.summarizers.edmundson import EdmundsonSummarizer
-from sumy.summarizers.lex_rank import LexRankSummarizer
 from sumy.summarizers.luhn import LuhnSummarizer
 from sumy.summarizers.sum_basic import SumBasicSummarizer
 from sumy.utils import get_stop_words
 
 from tasks.language import SUMY_LANGUAGES, Span, WordTokenizer, sentence_spans, words
 from tasks.summary_options import SummaryOptions
-from tasks.summarizers import (BoundedKLSummarizer, CountedReductionSummarizer, LeadBiasedCentralitySummarizer,
-                               LeadSummarizer, LearnedLeadSummarizer, OrderedLsaSummarizer,
-                               PositionalCentralitySummarizer, ScalarTextRankSummarizer)
+from tasks.summarizers import (BoundedKLSummarizer, CachedLexRankSummarizer, CountedReductionSummarizer,
+                               LeadBiasedCentralitySummarizer, LeadSummarizer, LearnedLeadSummarizer,
+                               OrderedLsaSummarizer, PositionalCentralitySummarizer, ScalarTextRankSummarizer)
 
 ALGORITHMS = {
-    "leadrank": LeadBiasedCentralitySummarizer, "lexrank": LexRankSummarizer, "textrank": ScalarTextRankSummarizer,
-    "lsa": OrderedLsaSummarizer, "luhn": LuhnSummarizer, "kl": BoundedKLSummarizer, "sumbasic": SumBasicSummarizer,
-    "reduction": CountedReductionSummarizer, "edmundson": EdmundsonSummarizer, "lead": LeadSummarizer,
-    "pacsum": PositionalCentralitySummarizer, "newsrank": LearnedLeadSummarizer,
+    "leadrank": LeadBiasedCentralitySummarizer, "lexrank": CachedLexRankSummarizer,
+    "textrank": ScalarTextRankSummarizer, "lsa": OrderedLsaSummarizer, "luhn": LuhnSummarizer,
+    "kl": BoundedKLSummarizer, "sumbasic": SumBasicSummarizer, "reduction": CountedReductionSummarizer,
+    "edmundson": EdmundsonSummarizer, "lead": LeadSummarizer, "pacsum": PositionalCentralitySummarizer,
+    "newsrank": LearnedLeadSummarizer,
 }
 EDMUNDSON_FALLBACK_WORDS = 10
 STEM_CACHE_WORDS = 200_000  # distinct words a worker keeps stems of, per language

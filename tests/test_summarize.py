@@ -132,22 +132,32 @@ def test_kl_stopped_at_the_summary_chooses_what_sumys_full_kl_chooses(length, mo
         monkeypatch.undo()
 
 
-@pytest.mark.parametrize("algorithm", ["reduction", "textrank"])
-def test_faster_reduction_and_textrank_rate_every_sentence_as_sumy_does(algorithm, seed_text):
+@pytest.mark.parametrize("algorithm", ["reduction", "textrank", "lexrank"])
+def test_faster_reduction_textrank_and_lexrank_rate_every_sentence_as_sumy_does(algorithm, seed_text):
+    import numpy as np
+    from sumy.summarizers.lex_rank import LexRankSummarizer
     from sumy.summarizers.reduction import ReductionSummarizer
     from sumy.summarizers.text_rank import TextRankSummarizer
 
     from tasks.summarize import build_summarizer, parse
 
-    sumys = {"reduction": ReductionSummarizer, "textrank": TextRankSummarizer}[algorithm]
+    sumys = {"reduction": ReductionSummarizer, "textrank": TextRankSummarizer, "lexrank": LexRankSummarizer}[algorithm]
     repeated = article("the dam", 4) + "\n\n" + article("the dam", 4)
-    for text in (TEXT, seed_text, repeated, "Dam.\n\nDam.\n\nDam opens.\n\nThe dam opens today."):
+    for text in (TEXT, seed_text, repeated, "Dam.\n\nDam.\n\nDam opens.\n\nThe dam opens today.", "The. A. An."):
         document = parse(text, None, "en").document
         ours = build_summarizer(algorithm, "english", None, text)
         theirs = sumys(ours._stemmer)
         theirs.stop_words = ours.stop_words
         assert type(ours) is not sumys
-        assert list(ours.rate_sentences(document).items()) == list(theirs.rate_sentences(document).items())
+        if algorithm != "lexrank":
+            assert list(ours.rate_sentences(document).items()) == list(theirs.rate_sentences(document).items())
+            continue
+        # LexRank rates through its matrix: the same floats, including sentences of stop words only (no terms)
+        words = [theirs._to_words_set(sentence) for sentence in document.sentences]
+        tf, idf = theirs._compute_tf(words), theirs._compute_idf(words)
+        mine = ours._create_matrix(words, ours.threshold, tf, idf)
+        assert mine.tobytes() == theirs._create_matrix(words, theirs.threshold, tf, idf).tobytes()
+        assert np.count_nonzero(mine) > 0 or text == "The. A. An."
 
 
 def test_a_summarizers_stem_table_stems_as_sumys_stem_word(seed_text):
