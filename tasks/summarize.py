@@ -11,22 +11,22 @@ from functools import lru_cache
 import polars as pl
 from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
 from sumy.nlp.stemmers import Stemmer, null_stemmer
-from sumy.summarizers.edmundson import EdmundsonSummarizer
 from sumy.summarizers.luhn import LuhnSummarizer
 from sumy.summarizers.sum_basic import SumBasicSummarizer
 from sumy.utils import get_stop_words
 
-from tasks.language import SUMY_LANGUAGES, Span, WordTokenizer, sentence_spans, words
+from tasks.language import SUMY_LANGUAGES, Span, WordTokenizer, sentence_spans, word_count, words
 from tasks.summary_options import SummaryOptions
 from tasks.summarizers import (BoundedKLSummarizer, CachedLexRankSummarizer, CountedReductionSummarizer,
                                LeadBiasedCentralitySummarizer, LeadSummarizer, LearnedLeadSummarizer,
-                               OrderedLsaSummarizer, PositionalCentralitySummarizer, ScalarTextRankSummarizer)
+                               OrderedLsaSummarizer, PositionalCentralitySummarizer, ScalarTextRankSummarizer,
+                               StemTableEdmundsonSummarizer)
 
 ALGORITHMS = {
     "leadrank": LeadBiasedCentralitySummarizer, "lexrank": CachedLexRankSummarizer,
     "textrank": ScalarTextRankSummarizer, "lsa": OrderedLsaSummarizer, "luhn": LuhnSummarizer,
     "kl": BoundedKLSummarizer, "sumbasic": SumBasicSummarizer, "reduction": CountedReductionSummarizer,
-    "edmundson": EdmundsonSummarizer, "lead": LeadSummarizer, "pacsum": PositionalCentralitySummarizer,
+    "edmundson": StemTableEdmundsonSummarizer, "lead": LeadSummarizer, "pacsum": PositionalCentralitySummarizer,
     "newsrank": LearnedLeadSummarizer,
 }
 EDMUNDSON_FALLBACK_WORDS = 10
@@ -124,6 +124,7 @@ class ParsedText:
     title: str | None
     language: str
     spans: list[Span]
+    word_counts: list[int]  # each sentence's, which a word budget's length is checked against
     document: ObjectDocumentModel
     located: dict[int, tuple[int, Span]]  # id(Sentence) -> (index, span)
 
@@ -131,13 +132,14 @@ class ParsedText:
 def parse(text: str, title: str | None, language: str) -> ParsedText:
     spans = sentence_spans(text, language)[:MAX_SUMMARY_SENTENCES]
     tokenizer = WordTokenizer(SUMY_LANGUAGES.get(language) or language)
-    return ParsedText(text, title, language, spans, *document_model(text, title, spans, tokenizer))
+    word_counts = [word_count(text[span.start:span.end]) for span in spans]
+    return ParsedText(text, title, language, spans, word_counts, *document_model(text, title, spans, tokenizer))
 
 
 def summary_of(parsed: ParsedText, options: SummaryOptions) -> list[dict]:
     """The chosen sentences in source order, as {index, start, end, text} records."""
     text, spans = parsed.text, parsed.spans
-    count = options.count([text[span.start:span.end] for span in spans])
+    count = options.count(parsed.word_counts)
     if count is None:  # nothing to choose (and LexRank divides by zero on tiny documents)
         chosen = list(enumerate(spans))
     else:

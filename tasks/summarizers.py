@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from sumy.summarizers._summarizer import AbstractSummarizer, SentenceInfo
+from sumy.summarizers.edmundson import EdmundsonSummarizer
 from sumy.summarizers.kl import KLSummarizer
 from sumy.summarizers.lex_rank import LexRankSummarizer
 from sumy.summarizers.lsa import LsaSummarizer
@@ -39,6 +40,35 @@ class OrderedLsaSummarizer(LsaSummarizer):
 
     def _create_dictionary(self, document):
         return {word: row for row, word in enumerate(sorted(super()._create_dictionary(document)))}
+
+    def _compute_term_frequency(self, matrix, smooth=0.4):
+        """sumy's maximum-tf normalisation as array operations instead of a Python loop over every cell (a tenth
+        of an evaluation's time): the same division, product and sum on each cell, so the same floats; a column
+        whose maximum is zero stays as it is."""
+        maxima = matrix.max(axis=0)
+        frequency = np.divide(matrix, maxima, out=np.zeros_like(matrix), where=maxima != 0)
+        return np.where(maxima != 0, smooth + (1.0 - smooth) * frequency, matrix)
+
+
+class StemTableEdmundsonSummarizer(EdmundsonSummarizer):
+    """sumy's Edmundson, whose four methods stem through the summarizer's `stem_word` (the StemTable) instead of
+    sumy's own, which lower-cases and looks up each word through three Python calls: the same stems."""
+
+    def _stemming(self, method):
+        method.stem_word = self.stem_word
+        return method
+
+    def _build_cue_method_instance(self):
+        return self._stemming(super()._build_cue_method_instance())
+
+    def _build_key_method_instance(self):
+        return self._stemming(super()._build_key_method_instance())
+
+    def _build_title_method_instance(self):
+        return self._stemming(super()._build_title_method_instance())
+
+    def _build_location_method_instance(self):
+        return self._stemming(super()._build_location_method_instance())
 
 
 class BoundedKLSummarizer(KLSummarizer):

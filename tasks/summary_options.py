@@ -55,9 +55,9 @@ class SummaryOptions:
         if self.words is not None and self.words < 1:
             raise ValueError(f"words must be at least 1, not {self.words}")
 
-    def count(self, sentences: list[str]) -> int | WordBudget | None:
-        """sumy's sentences_count for a document of these sentences; None: take them all."""
+    def count(self, word_counts: list[int]) -> int | WordBudget | None:
+        """sumy's sentences_count for a document of sentences of these word counts; None: take them all."""
         if self.words is not None:
-            return WordBudget(self.words) if sum(map(word_count, sentences)) > self.words else None
-        wanted = self.sentences if self.sentences is not None else max(1, round(self.ratio * len(sentences)))
-        return wanted if wanted < len(sentences) else None
+            return WordBudget(self.words) if sum(word_counts) > self.words else None
+        wanted = self.sentences if self.sentences is not None else max(1, round(self.ratio * len(word_counts)))
+        return wanted if wanted < len(word_counts) else None

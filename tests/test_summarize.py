@@ -355,3 +355,28 @@ def test_newsrank_keeps_the_lead_unless_its_choice_beats_as_many_first_sentences
     assert lead_length(sentences, 2) == 2
     assert lead_length(sentences, WordBudget(6)) == 2  # five words, then ten: the budget is reached
     assert lead_length(sentences, WordBudget(50)) == 3
+
+
+def test_faster_lsa_and_edmundson_compute_what_sumys_own_do(seed_text):
+    import numpy as np
+    from sumy.summarizers.edmundson import EdmundsonSummarizer
+    from sumy.summarizers.lsa import LsaSummarizer
+
+    from tasks.summarize import build_summarizer, parse
+    from tasks.summarizers import OrderedLsaSummarizer
+
+    counts = np.random.default_rng(0).integers(0, 4, size=(40, 9)).astype(float)
+    counts[:, 3] = 0  # a sentence none of whose words is counted
+    ours = OrderedLsaSummarizer(str)._compute_term_frequency(counts.copy())
+    assert ours.tobytes() == LsaSummarizer(str)._compute_term_frequency(counts.copy()).tobytes()
+    repeated = article("the dam", 4) + "\n\n" + article("the dam", 4)
+    for text, title in ((TEXT, "Harlow bridge"), (seed_text, None), (repeated, "The dam")):
+        document = parse(text, title, "en").document
+        ours = build_summarizer("edmundson", "english", title, text)
+        theirs = build_summarizer("edmundson", "english", title, text)
+        theirs.__class__ = EdmundsonSummarizer  # sumy's methods, which stem through sumy's stem_word
+        for build in ("_build_cue_method_instance", "_build_key_method_instance", "_build_title_method_instance",
+                      "_build_location_method_instance"):
+            mine, sumys = getattr(ours, build)(), getattr(theirs, build)()
+            assert mine.stem_word != sumys.stem_word
+            assert list(mine.rate_sentences(document).items()) == list(sumys.rate_sentences(document).items())
