@@ -6,7 +6,7 @@ data is needed; stemmers and stop words are sumy's, chosen by each document's de
 
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import polars as pl
 from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
@@ -124,22 +124,26 @@ class ParsedText:
     title: str | None
     language: str
     spans: list[Span]
-    word_counts: list[int]  # each sentence's, which a word budget's length is checked against
     document: ObjectDocumentModel
     located: dict[int, tuple[int, Span]]  # id(Sentence) -> (index, span)
+
+    @cached_property
+    def word_total(self) -> int:
+        """The sentences' words, which a word budget is checked against: counted once for all summaries in words,
+        and not at all for a summary in sentences."""
+        return sum(word_count(self.text[span.start:span.end]) for span in self.spans)
 
 
 def parse(text: str, title: str | None, language: str) -> ParsedText:
     spans = sentence_spans(text, language)[:MAX_SUMMARY_SENTENCES]
     tokenizer = WordTokenizer(SUMY_LANGUAGES.get(language) or language)
-    word_counts = [word_count(text[span.start:span.end]) for span in spans]
-    return ParsedText(text, title, language, spans, word_counts, *document_model(text, title, spans, tokenizer))
+    return ParsedText(text, title, language, spans, *document_model(text, title, spans, tokenizer))
 
 
 def summary_of(parsed: ParsedText, options: SummaryOptions) -> list[dict]:
     """The chosen sentences in source order, as {index, start, end, text} records."""
     text, spans = parsed.text, parsed.spans
-    count = options.count(parsed.word_counts)
+    count = options.count(len(spans), lambda: parsed.word_total)
     if count is None:  # nothing to choose (and LexRank divides by zero on tiny documents)
         chosen = list(enumerate(spans))
     else:

@@ -4,6 +4,7 @@ Free of sumy and NLTK (tasks/summarize.py implements the algorithms named here),
 the flow's own process can check and plan a run without loading them.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tasks.language import word_count
@@ -55,9 +56,10 @@ class SummaryOptions:
         if self.words is not None and self.words < 1:
             raise ValueError(f"words must be at least 1, not {self.words}")
 
-    def count(self, word_counts: list[int]) -> int | WordBudget | None:
-        """sumy's sentences_count for a document of sentences of these word counts; None: take them all."""
+    def count(self, sentences: int, words: Callable[[], int]) -> int | WordBudget | None:
+        """sumy's sentences_count for a document of `sentences` sentences and `words()` words (counted only for a
+        length in words); None: take them all."""
         if self.words is not None:
-            return WordBudget(self.words) if sum(word_counts) > self.words else None
-        wanted = self.sentences if self.sentences is not None else max(1, round(self.ratio * len(word_counts)))
-        return wanted if wanted < len(word_counts) else None
+            return WordBudget(self.words) if words() > self.words else None
+        wanted = self.sentences if self.sentences is not None else max(1, round(self.ratio * sentences))
+        return wanted if wanted < sentences else None
