@@ -281,9 +281,8 @@ def word_frequencies(language: str | None) -> dict[str, float]:
 
 @lru_cache(maxsize=None)
 def load_model(path: str | Path = NEWSRANK_MODEL) -> dict:
-    """A linear sentence model: {features, mean, scale, weights, intercept, window, redundancy, lead_margin,
-    ...} (see the
-    trainer)."""
+    """A linear sentence model: {features, mean, scale, weights, intercept, window, redundancy, lead_margin, ...}
+    (see the trainer)."""
     model = json.loads(Path(path).read_text(encoding="utf-8"))
     if tuple(model["features"]) != NEWSRANK_FEATURES:
         raise ValueError(f"{path}: the model's features {model['features']} are not {NEWSRANK_FEATURES}")
