@@ -42,9 +42,9 @@ import numpy as np
 
 from tasks import summarize as summarize_module
 from tasks.evaluate import bootstrap_interval, load_corpus
-from tasks.language import SUMY_LANGUAGES, WordTokenizer, detect_language, sentence_spans, word_count
+from tasks.language import SUMY_LANGUAGES, detect_language, word_count
 from tasks.rouge import DocumentScorer, cleaned, reference_sentences
-from tasks.summarize import MAX_SUMMARY_SENTENCES, build_summarizer, document_model, summarize
+from tasks.summarize import ParsedText, build_summarizer, parse, summary_of
 from tasks.summarizers import NEWSRANK_FEATURES, NEWSRANK_MODEL, LearnedLeadSummarizer
 from tasks.summary_options import SummaryOptions
 
@@ -63,9 +63,7 @@ DIGITS = 6  # the weights are written rounded, so that a re-run writes the same 
 
 @dataclass
 class Document:
-    title: str | None
-    text: str
-    language: str
+    parsed: ParsedText  # split into sentences once, for every summary the figures take of it
     sentences: list[str]
     features: np.ndarray
     references: list[str]  # one sentence a line
@@ -86,11 +84,9 @@ def prepared(path: Path, labelled_every: int = 1) -> list[Document]:
     for index, (_doc_id, title, text, references) in enumerate(load_corpus(path).iter_rows()):
         title, text = cleaned(text, title)
         language = detect_language(text)
-        spans = sentence_spans(text, language)[:MAX_SUMMARY_SENTENCES]
-        sumy_language = SUMY_LANGUAGES.get(language)
-        document, _located = document_model(text, title, spans, WordTokenizer(sumy_language or language))
-        summarizer = build_summarizer("newsrank", sumy_language, title, text, language)
-        sentences = [str(sentence) for sentence in document.sentences]
+        parsed = parse(text, title, language)
+        summarizer = build_summarizer("newsrank", SUMY_LANGUAGES.get(language), title, text, language)
+        sentences = [str(sentence) for sentence in parsed.document.sentences]
         wanted = ["\n".join(reference_sentences(reference)) for reference in references]
         budget = round(float(np.mean([word_count(reference) for reference in references])))
         label = []
@@ -99,8 +95,8 @@ def prepared(path: Path, labelled_every: int = 1) -> list[Document]:
             scorer = DocumentScorer(wanted)
             totals = [summary_scores(scorer, [sentences[i] for i in subset]).sum() for subset in subsets]
             label = list(subsets[int(np.argmax(totals))])
-        documents.append(Document(title, text, language, sentences, summarizer.features(document.sentences),
-                                  wanted, budget, label))
+        documents.append(Document(parsed, sentences, summarizer.features(parsed.document.sentences), wanted, budget,
+                                  label))
     return documents
 
 
@@ -147,7 +143,7 @@ def differences(documents: list[Document], model: dict, word_budgets: bool = Tru
     rows = []
     for document in documents:
         def chosen(options):
-            return [s["text"] for s in summarize(document.text, document.title, document.language, options)]
+            return [sentence["text"] for sentence in summary_of(document.parsed, options)]
 
         scorer = DocumentScorer(document.references)
         lead3 = summary_scores(scorer, chosen(SummaryOptions("lead", SUMMARY_SENTENCES)))

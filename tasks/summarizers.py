@@ -407,7 +407,7 @@ def lead_length(sentences, sentences_count) -> int:
     such as a word budget) takes."""
     if not callable(sentences_count):
         return sentences_count
-    return len(sentences_count([SentenceInfo(sentence, order, 0) for order, sentence in enumerate(sentences)]))
+    return len(sentences_count(SentenceInfo(sentence, order, 0) for order, sentence in enumerate(sentences)))
 
 
 def by_position(ratings: np.ndarray, sentences):
