@@ -1,5 +1,5 @@
 """`seed-digest run`: an ad hoc run of the flow, on a temporary Prefect server of its own unless PREFECT_API_URL
-names one, with a progress bar; `evaluate` and `serve`."""
+names one, with a progress bar; `evaluate` (a flow run only with PREFECT_API_URL) and `serve`."""
 
 import argparse
 import atexit
@@ -62,7 +62,8 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--algorithms", help="comma-separated summarizers (default: all)")
     evaluate.add_argument("--language", help="ISO 639 code (en, de, ...) for every document instead of detecting it")
     evaluate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default: 1000)")
-    evaluate.add_argument("--verbose", action="store_true", help="show Prefect's logs")
+    evaluate.add_argument("--verbose", action="store_true", help="show Prefect's logs (with PREFECT_API_URL: without, "
+                                                                 "no Prefect server is used)")
     serve = commands.add_parser("serve", help="serve prefect.yaml's deployments and schedules from this process "
                                               "(needs PREFECT_API_URL of a running server)")
     serve.add_argument("--prefect-yaml", default="prefect.yaml", help="deployments to serve (default: prefect.yaml)")
@@ -96,9 +97,14 @@ def served_deployments(prefect_yaml: str) -> list:
     return deployments
 
 
+def api_named() -> bool:
+    """Whether PREFECT_API_URL names the Prefect server a command's flow runs go to."""
+    return bool(os.environ.get("PREFECT_API_URL"))
+
+
 def temporary_server(show_logs: bool) -> TemporaryServer | None:
     """A temporary Prefect server for this command, booting from now on, unless PREFECT_API_URL names one."""
-    if os.environ.get("PREFECT_API_URL"):
+    if api_named():
         return None
     server = TemporaryServer(show_logs)
     # At exit Prefect sends its last events and logs: registered before Prefect's own exit handlers, the server
@@ -129,24 +135,35 @@ def flow_run_settings(server: TemporaryServer | None):
 
 
 def run_evaluation(args, console) -> int:
-    server = temporary_server(args.verbose)  # it boots while we check
-    from flows.evaluate import evaluate, pool_size
+    """With PREFECT_API_URL, the evaluation is a flow run on that server; without, its steps run on the worker
+    pool alone (flows/evaluation.py), with no temporary server to wait for."""
     from tasks.evaluate import EvaluationOptions, load_corpus
+    from tasks.summary_options import ALGORITHM_NAMES
 
     algorithms = [name.strip() for name in args.algorithms.split(",")] if args.algorithms else None
     try:
-        if algorithms is not None:
-            EvaluationOptions(algorithms=tuple(algorithms))
+        options = EvaluationOptions(algorithms=tuple(algorithms or ALGORITHM_NAMES), language=args.language,
+                                    resamples=args.resamples)
         if not Path(args.corpus).is_file():
             raise ValueError(f"no corpus file at {args.corpus}")
-        documents = load_corpus(args.corpus).height  # a bad record is told now, not after the server's boot
+        documents = load_corpus(args.corpus).height  # a bad record is told now, not after the workers start
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
-    start_workers(server, pool_size(documents))
-    with flow_run_settings(server):
-        state = evaluate(corpus=args.corpus, data_dir=args.data, algorithms=algorithms, language=args.language,
-                         resamples=args.resamples, return_state=True)
+    if not api_named():
+        from flows.evaluation import evaluate_on_workers
+
+        try:
+            print(evaluate_on_workers(args.corpus, args.data, options))
+        except Exception as error:  # noqa: BLE001 - one line, as a failed flow run is told
+            console.print(f"[red]error:[/red] {type(error).__name__}: {error}")
+            return 1
+        return 0
+    from flows.evaluate import evaluate, pool_size
+
+    start_workers(None, pool_size(documents))
+    state = evaluate(corpus=args.corpus, data_dir=args.data, algorithms=algorithms, language=args.language,
+                     resamples=args.resamples, return_state=True)
     if state.is_failed():
         console.print(f"[red]error:[/red] {state.result(raise_on_failure=False)}")
         return 1

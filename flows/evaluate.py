@@ -1,6 +1,7 @@
-"""The evaluation flow: ROUGE of every summarizer on a reference corpus, stored as Parquet and Markdown."""
+"""The evaluation flow: ROUGE of every summarizer on a reference corpus, stored as Parquet and Markdown, each batch
+a Prefect task and the report an artifact (the steps are flows/evaluation.py's, which the command line runs without
+Prefect when no API is set)."""
 
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,18 +13,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import unmapped
 
 from flows.compute import call, workers
+from flows.evaluation import DEFAULT_BATCH_SIZE, corpus_batches, pool_size, store_evaluation
 from tasks.batches import score_corpus_batch
-from tasks.evaluate import EvaluationOptions, load_corpus, markdown_report, summarize_scores
-from tasks.store import new_run_id, write_part
+from tasks.evaluate import EvaluationOptions, load_corpus
 from tasks.summary_options import ALGORITHM_NAMES
-
-
-DEFAULT_BATCH_SIZE = 10
-
-
-def pool_size(documents: int, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
-    """Workers for a corpus: one per batch, up to the cores (a small corpus does not start idle workers)."""
-    return min(os.cpu_count() or 1, -(-documents // batch_size))
 
 
 @task(name="score-batch", cache_policy=NO_CACHE)
@@ -43,19 +36,9 @@ def evaluate(corpus: str, data_dir: str = "data", algorithms: list[str] | None =
                                 resamples=resamples)
     documents = load_corpus(corpus)
     started = datetime.now(timezone.utc)
-    evaluation_id = new_run_id(started)
-    chunks = [documents.slice(offset, batch_size) for offset in range(0, documents.height, batch_size)]
     with workers(count=pool_size(documents.height, batch_size)):
-        scores = pl.concat([future.result() for future in score_batch.map(chunks, unmapped(options))])
-    table = summarize_scores(scores, options)
-    name = Path(corpus).name
-    identity = [pl.lit(evaluation_id).alias("evaluation_id"), pl.lit(name).alias("corpus")]
-    write_part(data_dir, "evaluation_scores", scores.with_columns(identity), evaluation_id, started.date())
-    write_part(data_dir, "evaluations", table.with_columns(*identity, pl.lit(started).alias("created_at")),
-               evaluation_id, started.date())
-    report = markdown_report(name, table)
-    path = Path(data_dir, "reports", f"evaluation-{evaluation_id}.md")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report, encoding="utf-8")
-    create_markdown_artifact(report, key="seed-digest-evaluation", description=f"ROUGE on {name}")
+        futures = score_batch.map(corpus_batches(documents, batch_size), unmapped(options))
+        scores = pl.concat([future.result() for future in futures])
+    report = store_evaluation(corpus, data_dir, scores, options, started)
+    create_markdown_artifact(report, key="seed-digest-evaluation", description=f"ROUGE on {Path(corpus).name}")
     return report

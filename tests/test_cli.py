@@ -91,32 +91,55 @@ def test_a_held_data_folder_is_answered_after_the_lock_timeout_and_the_message_i
             assert busy.stdout == ""
 
 
-def test_cli_evaluates_a_one_document_corpus_on_its_temporary_server(tmp_path):
+def one_document_corpus(path):
     import json
 
     from tests.conftest import article
 
-    corpus = tmp_path / "one.jsonl"
     text = article("the dam", 5) + "\n\n" + article("the dam budget", 5)
-    corpus.write_text(json.dumps({"id": "d1", "text": text, "reference": text.split(". ")[0] + "."}) + "\n",
-                      encoding="utf-8")
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    path.write_text(json.dumps({"id": "d1", "text": text, "reference": text.split(". ")[0] + "."}) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def test_cli_evaluates_a_one_document_corpus_without_a_prefect_server(tmp_path):
+    corpus, home = one_document_corpus(tmp_path / "one.jsonl"), tmp_path / "prefect-home"
+    env = {**os.environ, "PREFECT_HOME": str(home)}
     env.pop("PREFECT_API_URL", None)
     command = [sys.executable, "-m", "flows.cli", "evaluate", "--corpus", str(corpus), "--data", str(tmp_path / "d")]
     done = subprocess.run([*command, "--algorithms", "lead,newsrank"], capture_output=True, text=True, env=env,
                           timeout=600)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stdout + done.stderr and "| **lead3** (baseline) |" in done.stdout
+    assert not home.exists()  # no Prefect server started, nor Prefect's home made: nothing of Prefect's ran
     scores = pl.read_parquet(tmp_path / "d" / "evaluation_scores" / "*" / "*.parquet")
     assert sorted(scores.select("algorithm", "length").rows()) == [
         ("lead", "reference words"), ("lead3", "3 sentences"), ("newsrank", "3 sentences"),
         ("newsrank", "reference words")]
     assert set(scores["doc_id"]) == {"d1"}
+    assert [p.read_text() for p in (tmp_path / "d" / "reports").glob("evaluation-*.md")] == [done.stdout[:-1]]
     refused = subprocess.run([*command, "--algorithms", "nope"], capture_output=True, text=True, env=env, timeout=600)
     assert refused.returncode == 2 and "unknown algorithm(s) nope" in refused.stderr
     corpus.write_text('{"id": "d2", "text": "A text."}\n', encoding="utf-8")  # no reference: told before any run
     refused = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert refused.returncode == 2 and "line 1: a record needs JSON with text and reference" in refused.stderr
+
+
+def test_cli_evaluation_is_a_flow_run_on_the_server_prefect_api_url_names(tmp_path, prefect_server):
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.settings import PREFECT_API_URL
+
+    corpus = one_document_corpus(tmp_path / "one.jsonl")
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "evaluate", "--corpus", str(corpus), "--data",
+                           str(tmp_path / "d"), "--algorithms", "lead"], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "| **lead3** (baseline) |" in done.stdout
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["seed-digest-evaluate"])))
+        assert any(run.parameters.get("corpus") == str(corpus) and run.state.is_completed() for run in runs)
 
 
 def test_a_temporary_server_that_cannot_start_is_told_with_its_reason_and_no_traceback_of_ours(tmp_path):
