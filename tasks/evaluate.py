@@ -18,6 +18,7 @@ scoring itself, which needs rouge-score, NLTK and sumy, is tasks/rouge.py, run b
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -75,10 +76,18 @@ def load_corpus(path: str | Path) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=CORPUS_SCHEMA)
 
 
+@lru_cache(maxsize=4)
+def resampled_indices(size: int, resamples: int, seed: int) -> np.ndarray:
+    """The bootstrap's draws of `size` indices, `resamples` times: the same for every mean of an evaluation (a
+    new generator with the same seed draws them again), so they are drawn once."""
+    indices = np.random.default_rng(seed).integers(0, size, size=(resamples, size))
+    indices.flags.writeable = False
+    return indices
+
+
 def bootstrap_interval(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
     """95 % percentile bootstrap interval of the mean."""
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    means = values[resampled_indices(len(values), resamples, seed)].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return float(low), float(high)
 

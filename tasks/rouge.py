@@ -90,6 +90,7 @@ class DocumentScorer:
     def __init__(self, references: list[str]):
         self._tokens: dict[str, list[str]] = {}
         self._lcs: dict[tuple[int, int, str], list[int]] = {}
+        self._scored: dict[tuple[str, ...], np.ndarray] = {}  # algorithms agree: 45 % of cnndm_dev's are repeats
         self._references = []
         for reference in references:
             lines = [self._line_tokens(line) for line in _lines(reference)]
@@ -104,7 +105,15 @@ class DocumentScorer:
 
     def scores(self, summary: list[str]) -> np.ndarray:
         """F1 (0-1) of the summary (its sentences) against each reference: one row per reference, one column per
-        METRICS name."""
+        METRICS name. A summary of the same sentences as one scored before gets that one's scores."""
+        key = tuple(summary)
+        scored = self._scored.get(key)
+        if scored is None:
+            scored = self._scored[key] = self._score(summary)
+            scored.flags.writeable = False
+        return scored
+
+    def _score(self, summary: list[str]) -> np.ndarray:
         lines = _lines("\n".join(summary))
         tokens = [self._line_tokens(line) for line in lines]
         flat = [token for line in tokens for token in line]

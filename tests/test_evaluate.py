@@ -47,7 +47,7 @@ def test_the_document_scorer_gives_rouge_scores_exactly():
     summaries = [sentences[:3], sentences[2:5], sentences[::2], [sentences[1], "", "..."], [], ["Workers, dam."]]
     expected = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
     scorer = DocumentScorer(references)
-    for summary in summaries:
+    for summary in summaries + summaries[::-1]:  # a summary met again is answered from the first time
         wanted = [[expected.score(reference, "\n".join(summary))[metric].fmeasure for metric in METRICS]
                   for reference in references]
         assert scorer.scores(summary).tolist() == wanted
@@ -90,6 +90,9 @@ def test_bootstrap_interval_narrows_with_more_documents():
     rng = np.random.default_rng(1)
     few, many = rng.normal(40, 10, 20), rng.normal(40, 10, 2000)
     assert np.diff(bootstrap_interval(many, 500, 0)) < np.diff(bootstrap_interval(few, 500, 0))
+    # its draws are kept for the next mean of the same size: the interval a new generator would give
+    means = few[np.random.default_rng(0).integers(0, 20, size=(500, 20))].mean(axis=1)
+    assert bootstrap_interval(few, 500, 0) == tuple(np.percentile(means, [2.5, 97.5]).tolist())
 
 
 def test_bad_corpus_and_options_fail_clearly(tmp_path):
