@@ -114,13 +114,13 @@ def temporary_server(show_logs: bool) -> TemporaryServer | None:
 
 
 def start_workers(server: TemporaryServer | None, count: int | None, dask_address: str | None = None) -> None:
-    """Once the server answers, the local worker pool, which imports the stage libraries while the flow run
-    starts: started earlier, it would take CPU from the server's boot, which is what the command waits for."""
+    """The local worker pool, which imports the stage libraries while the command waits for its server to answer
+    (at a lower priority than the server's boot, which is what the command waits for), then the server."""
     from flows.compute import prestart
 
+    prestart(count, dask_address)
     if server is not None:
         server.wait()
-    prestart(count, dask_address)
 
 
 def flow_run_settings(server: TemporaryServer | None):
