@@ -13,9 +13,8 @@ from functools import partial
 from pathlib import Path
 
 from tasks import summarize as summarize_module
-from tasks.evaluate import LEAD3, EvaluationOptions, load_corpus, paired_differences
+from tasks.evaluate import LEAD3, METRICS, EvaluationOptions, load_corpus, paired_differences
 from tasks.rouge import score_documents
-from tasks.schema import METRICS
 from tasks.summarizers import LeadBiasedCentralitySummarizer
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "cnndm_dev.jsonl"

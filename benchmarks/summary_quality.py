@@ -17,8 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.evaluate import LEAD3, LEAD3_LENGTH, REFERENCE_LENGTH, bootstrap_interval, paired_differences
-from tasks.schema import METRICS
+from tasks.evaluate import LEAD3, LEAD3_LENGTH, METRICS, REFERENCE_LENGTH, bootstrap_interval, paired_differences
 from tasks.summary_options import DEFAULT_ALGORITHM
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,10 +13,10 @@ from nltk.stem import porter
 from rouge_score import rouge_scorer, scoring, tokenize, tokenizers
 
 from tasks.clean import strip_boilerplate
-from tasks.evaluate import LEAD3, LEAD3_LENGTH, LEAD3_SENTENCES, REFERENCE_LENGTH, SCORES_SCHEMA, EvaluationOptions
+from tasks.evaluate import (LEAD3, LEAD3_LENGTH, LEAD3_SENTENCES, METRICS, REFERENCE_LENGTH, SCORES_SCHEMA,
+                            EvaluationOptions)
 from tasks.language import detect_language, word_count
 from tasks.normalize import fix_text, text_lines
-from tasks.schema import METRICS
 from tasks.summarize import parse, summary_of
 from tasks.summary_options import DEFAULT_ALGORITHM, SummaryOptions
 

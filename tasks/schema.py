@@ -2,6 +2,8 @@
 
 import pyarrow as pa
 
+from tasks.evaluate import METRICS
+
 TABLES = ("documents", "summaries", "duplicates", "rejects", "runs")
 STAGES = ("ingest", "clean", "deduplicate", "summarize")  # timed per run; writing is what commits the timings
 
@@ -118,7 +120,6 @@ SCHEMAS = {
 INPUT_COLUMNS = [field.name for field in INPUT_FIELDS]
 
 # Summary-quality evaluations (`seed-digest evaluate`): not part of a digest run's commit, written on their own.
-METRICS = ("rouge1", "rouge2", "rougeLsum")
 
 EVALUATIONS = pa.schema(
     [

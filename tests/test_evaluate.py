@@ -6,12 +6,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks.evaluate import (LEAD3, EvaluationOptions, bootstrap_interval, load_corpus, paired_differences,
+from tasks.evaluate import (LEAD3, METRICS, EvaluationOptions, bootstrap_interval, load_corpus, paired_differences,
                             summarize_scores)
 from rouge_score import rouge_scorer
 
 from tasks.rouge import DocumentScorer, score_documents
-from tasks.schema import METRICS
 from tests.conftest import article
 
 
