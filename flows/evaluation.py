@@ -16,7 +16,6 @@ import polars as pl
 from flows.compute import call, workers
 from tasks.batches import score_corpus_batch
 from tasks.evaluate import EvaluationOptions, load_corpus, markdown_report, summarize_scores
-from tasks.store import new_run_id, write_part
 
 DEFAULT_BATCH_SIZE = 10
 
@@ -33,6 +32,8 @@ def corpus_batches(documents: pl.DataFrame, batch_size: int) -> list[pl.DataFram
 def store_evaluation(corpus: str, data_dir: str, scores: pl.DataFrame, options: EvaluationOptions,
                      started: datetime) -> str:
     """Write the scores, the table of means and the Markdown report under data_dir; returns the report."""
+    from tasks.store import new_run_id, write_part  # pyarrow, imported while the workers score, not before they start
+
     evaluation_id = new_run_id(started)
     table = summarize_scores(scores, options)
     name = Path(corpus).name
@@ -49,8 +50,8 @@ def store_evaluation(corpus: str, data_dir: str, scores: pl.DataFrame, options: 
 
 def evaluate_on_workers(corpus: str, data_dir: str, options: EvaluationOptions,
                         batch_size: int = DEFAULT_BATCH_SIZE) -> str:
-    """The evaluation without Prefect: every batch is scored on the pool, as many at once as it has workers and
-    one more each, so that none waits for the flow's process between two batches."""
+    """The evaluation without Prefect: the batches go to the pool two a worker at a time, so that a worker that
+    finishes one has the next at hand."""
     documents = load_corpus(corpus)
     started = datetime.now(timezone.utc)
     batches = corpus_batches(documents, batch_size)

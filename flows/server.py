@@ -34,7 +34,7 @@ def _free_port() -> int:
 
 
 # At its start a Prefect server registers the block types of every installed Prefect collection; to learn whether
-# they changed since last time it imports them all, and prefect-dask's imports Dask's distributed: 0.65 s of the
+# they changed since last time it imports them all, and prefect-dask's imports Dask's distributed: 0.67 s of the
 # boot on 2 cores, for a catalogue that a server with no UI, ending with its command, never shows. A block this
 # command uses (a --credentials-block Secret) was saved, with its type, by whoever saved it.
 BOOT_WITHOUT_BLOCK_REGISTRATION = {"PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
