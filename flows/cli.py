@@ -137,31 +137,28 @@ def flow_run_settings(server: TemporaryServer | None):
 def run_evaluation(args, console) -> int:
     """With PREFECT_API_URL, the evaluation is a flow run on that server; without, its steps run on the worker
     pool alone (flows/evaluation.py), with no temporary server to wait for."""
-    from tasks.evaluate import EvaluationOptions, load_corpus
-    from tasks.summary_options import ALGORITHM_NAMES
+    from flows.evaluation import evaluate_on_workers, evaluation_options, pool_size
+    from tasks.evaluate import load_corpus
 
     algorithms = [name.strip() for name in args.algorithms.split(",")] if args.algorithms else None
     try:
-        options = EvaluationOptions(algorithms=tuple(algorithms or ALGORITHM_NAMES), language=args.language,
-                                    resamples=args.resamples)
+        options = evaluation_options(algorithms, args.language, args.resamples)
         if not Path(args.corpus).is_file():
             raise ValueError(f"no corpus file at {args.corpus}")
-        documents = load_corpus(args.corpus).height  # a bad record is told now, not after the workers start
+        documents = load_corpus(args.corpus)  # a bad record is told now, not after the workers start
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
     if not api_named():
-        from flows.evaluation import evaluate_on_workers
-
         try:
-            print(evaluate_on_workers(args.corpus, args.data, options))
+            print(evaluate_on_workers(args.corpus, documents, args.data, options))
         except Exception as error:  # noqa: BLE001 - one line, as a failed flow run is told
             console.print(f"[red]error:[/red] {type(error).__name__}: {error}")
             return 1
         return 0
-    from flows.evaluate import evaluate, pool_size
+    from flows.evaluate import evaluate
 
-    start_workers(None, pool_size(documents))
+    start_workers(None, pool_size(documents.height))
     state = evaluate(corpus=args.corpus, data_dir=args.data, algorithms=algorithms, language=args.language,
                      resamples=args.resamples, return_state=True)
     if state.is_failed():

@@ -13,10 +13,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import unmapped
 
 from flows.compute import call, workers
-from flows.evaluation import DEFAULT_BATCH_SIZE, corpus_batches, pool_size, store_evaluation
+from flows.evaluation import DEFAULT_BATCH_SIZE, corpus_batches, evaluation_options, pool_size, store_evaluation
 from tasks.batches import score_corpus_batch
 from tasks.evaluate import EvaluationOptions, load_corpus
-from tasks.summary_options import ALGORITHM_NAMES
 
 
 @task(name="score-batch", cache_policy=NO_CACHE)
@@ -32,8 +31,7 @@ def evaluate(corpus: str, data_dir: str = "data", algorithms: list[str] | None =
     Writes data_dir/evaluations (means and intervals per algorithm), data_dir/evaluation_scores (per document)
     and data_dir/reports/evaluation-<id>.md, and publishes the report as a Prefect artifact.
     """
-    options = EvaluationOptions(algorithms=tuple(algorithms or ALGORITHM_NAMES), language=language,
-                                resamples=resamples)
+    options = evaluation_options(algorithms, language, resamples)
     documents = load_corpus(corpus)
     started = datetime.now(timezone.utc)
     with workers(count=pool_size(documents.height, batch_size)):

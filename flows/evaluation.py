@@ -15,7 +15,8 @@ import polars as pl
 
 from flows.compute import call, workers
 from tasks.batches import score_corpus_batch
-from tasks.evaluate import EvaluationOptions, load_corpus, markdown_report, summarize_scores
+from tasks.evaluate import EvaluationOptions, markdown_report, summarize_scores
+from tasks.summary_options import ALGORITHM_NAMES
 
 DEFAULT_BATCH_SIZE = 10
 
@@ -23,6 +24,11 @@ DEFAULT_BATCH_SIZE = 10
 def pool_size(documents: int, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
     """Workers for a corpus: one per batch, up to the cores (a small corpus does not start idle workers)."""
     return min(os.cpu_count() or 1, -(-documents // batch_size))
+
+
+def evaluation_options(algorithms: list[str] | None, language: str | None, resamples: int) -> EvaluationOptions:
+    """The options of an evaluation of `algorithms` (None: all), checked."""
+    return EvaluationOptions(algorithms=tuple(algorithms or ALGORITHM_NAMES), language=language, resamples=resamples)
 
 
 def corpus_batches(documents: pl.DataFrame, batch_size: int) -> list[pl.DataFrame]:
@@ -48,11 +54,10 @@ def store_evaluation(corpus: str, data_dir: str, scores: pl.DataFrame, options: 
     return report
 
 
-def evaluate_on_workers(corpus: str, data_dir: str, options: EvaluationOptions,
+def evaluate_on_workers(corpus: str, documents: pl.DataFrame, data_dir: str, options: EvaluationOptions,
                         batch_size: int = DEFAULT_BATCH_SIZE) -> str:
-    """The evaluation without Prefect: the batches go to the pool two a worker at a time, so that a worker that
-    finishes one has the next at hand."""
-    documents = load_corpus(corpus)
+    """The evaluation without Prefect of `documents`, the corpus file's records (`load_corpus`): the batches go to
+    the pool two a worker at a time, so that a worker that finishes one has the next at hand."""
     started = datetime.now(timezone.utc)
     batches = corpus_batches(documents, batch_size)
     count = pool_size(documents.height, batch_size)
