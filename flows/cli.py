@@ -295,6 +295,7 @@ def failure(error: BaseException) -> str:
 
 def run_flow(args, console, server, length) -> int:
     from rich.console import Console
+    from prefect.exceptions import TerminationSignal
     from rich.table import Table
 
     from flows.digest import digest
@@ -310,6 +311,8 @@ def run_flow(args, console, server, length) -> int:
                            workers=args.workers, dask_address=args.dask_address, fetch_timeout=args.fetch_timeout,
                            credentials_block=args.credentials_block,
                            show_progress=not args.no_progress and sys.stderr.isatty(), return_state=True)
+    except TerminationSignal:  # Prefect's SIGTERM bridge, handed the signal by flows/stopping.py
+        raise KeyboardInterrupt from None
     except Exception as error:  # noqa: BLE001 - Prefect could not even start or end the flow run
         console.print(f"[red]error:[/red] {failure(error)}")
         return 1

@@ -26,6 +26,7 @@ from flows.plan import Plan, plan
 from flows.progress import BatchProgress
 from flows.report import publish
 from flows.server import ApiWatch
+from flows.stopping import deferred_stops, result_when_done
 from tasks.batches import Batch, clean_batch, files_frame, read_files, summarize_batch
 from tasks.clean import ARTICLE_LINES_SCHEMA, NORMALIZED_SCHEMA, CleanOptions, learn_boilerplate
 from tasks.dedup import RunDocuments, deduplicate, with_band_keys
@@ -117,7 +118,7 @@ def in_order(submit, frames, window: int, progress=None, stage: str | None = Non
 
     def finished():
         future, carried = pending.popleft()
-        result = future.result()
+        result = result_when_done(future)
         carried.value = None
         if progress:
             progress.advance(stage)
@@ -169,7 +170,8 @@ def digest(
                     near_duplicate_threshold, fetch_timeout)
     started = datetime.now(timezone.utc)
     report = RunReport(run_id=new_run_id(started))
-    with ApiWatch.flow_body(), exclusive(data_dir, lock_timeout), BatchProgress(enabled=show_progress) as progress:
+    with deferred_stops(), ApiWatch.flow_body(), exclusive(data_dir, lock_timeout), \
+            BatchProgress(enabled=show_progress) as progress:
         samples = DigestRun(run_plan, started, report, progress, stored_credentials(credentials_block)).execute(
             dask_address, workers)
     publish(report, run_plan.recorded_source, data_dir, samples)

@@ -14,6 +14,7 @@ from prefect.utilities.annotations import unmapped
 
 from flows.compute import call, workers
 from flows.evaluation import DEFAULT_BATCH_SIZE, corpus_batches, evaluation_options, pool_size, store_evaluation
+from flows.stopping import deferred_stops, result_when_done
 from tasks.batches import score_corpus_batch
 from tasks.evaluate import EvaluationOptions, load_corpus
 
@@ -34,9 +35,9 @@ def evaluate(corpus: str, data_dir: str = "data", algorithms: list[str] | None =
     options = evaluation_options(algorithms, language, resamples)
     documents = load_corpus(corpus)
     started = datetime.now(timezone.utc)
-    with workers(count=pool_size(documents.height, batch_size)):
+    with deferred_stops(), workers(count=pool_size(documents.height, batch_size)):
         futures = score_batch.map(corpus_batches(documents, batch_size), unmapped(options))
-        scores = pl.concat([future.result() for future in futures])
+        scores = pl.concat([result_when_done(future) for future in futures])
     report = store_evaluation(corpus, data_dir, scores, options, started)
     create_markdown_artifact(report, key="seed-digest-evaluation", description=f"ROUGE on {Path(corpus).name}")
     return report
