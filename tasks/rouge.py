@@ -4,7 +4,6 @@ only processes that load rouge-score, NLTK and sumy.
 
 from collections import Counter
 from functools import lru_cache
-from itertools import islice
 from types import SimpleNamespace
 
 import numpy as np
@@ -50,25 +49,37 @@ def tokenizer() -> StemCachedTokenizer:
     return StemCachedTokenizer()
 
 
-def lcs_table(reference: list[str], candidate: list[str]) -> list[list[int]]:
-    """rouge-score's `_lcs_table` (the lengths of the longest common subsequences of every pair of prefixes),
-    built row by row over local names instead of indexing the table twice per cell: the same integers, and so
-    the same LCS that `_backtrack_norec` reads out of it. These tables were most of the scoring's time."""
-    previous = [0] * (len(candidate) + 1)
-    table = [previous]
-    for word in reference:
-        row, left = [0], 0
-        for other, diagonal, up in zip(candidate, previous, islice(previous, 1, None)):
-            left = diagonal + 1 if word == other else (up if up > left else left)
-            row.append(left)
-        table.append(row)
-        previous = row
-    return table
-
-
 def lcs_indices(reference: list[str], candidate: list[str]) -> list[int]:
-    """rouge-score's `lcs_ind`: the reference's indices of the LCS its backtracking reads out."""
-    return rouge_scorer._backtrack_norec(lcs_table(reference, candidate), reference, candidate)
+    """rouge-score's `lcs_ind`: the reference's indices of the longest common subsequence that its backtracking
+    (`_backtrack_norec`) reads out of its LCS table, from the same table held as bits.
+
+    Each row of the table is an integer whose zero bits mark the candidate positions where the row's LCS length
+    grows (the bit-parallel LCS of Allison and Dix, as Hyyrö writes it): a row costs a few integer operations
+    instead of a Python step per cell, and the backtracking reads a cell as `j - popcount(row & low j bits)`,
+    the same integer as rouge-score's table holds. These tables were the largest part of the scoring's time."""
+    masks: dict[str, int] = {}
+    for position, token in enumerate(candidate):
+        masks[token] = masks.get(token, 0) | 1 << position
+    full = (1 << len(candidate)) - 1
+    rows, row = [full], full
+    for token in reference:
+        match = row & masks.get(token, 0)
+        row = ((row + match) | (row - match)) & full
+        rows.append(row)
+    i, j, indices = len(reference), len(candidate), []
+    while i > 0 and j > 0:
+        if reference[i - 1] == candidate[j - 1]:
+            indices.append(i - 1)
+            i -= 1
+            j -= 1
+        else:
+            low = (1 << (j - 1)) - 1  # the table's cells [i][j - 1] and [i - 1][j], as rouge-score compares them
+            if (j - 1) - (rows[i] & low).bit_count() > j - (rows[i - 1] & (low << 1 | 1)).bit_count():
+                j -= 1
+            else:
+                i -= 1
+    indices.reverse()
+    return indices
 
 
 def _lines(text: str) -> list[str]:

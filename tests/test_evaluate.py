@@ -52,16 +52,16 @@ def test_the_document_scorer_gives_rouge_scores_exactly():
         assert scorer.scores(summary).tolist() == wanted
 
 
-def test_the_lcs_table_and_its_indices_are_rouge_scores_own():
+def test_the_lcs_indices_are_rouge_scores_own():
     import random
 
-    from tasks.rouge import lcs_indices, lcs_table
+    from tasks.rouge import lcs_indices
 
     rng = random.Random(7)
-    for _ in range(3000):
-        reference = [rng.choice("abcde") for _ in range(rng.randrange(0, 12))]
-        candidate = [rng.choice("abcde") for _ in range(rng.randrange(0, 12))]
-        assert lcs_table(reference, candidate) == rouge_scorer._lcs_table(reference, candidate)
+    for _ in range(20000):  # small alphabets: many ties, where the backtracking's choices differ
+        alphabet = "abcdefgh"[:rng.randrange(1, 9)]
+        reference = [rng.choice(alphabet) for _ in range(rng.randrange(0, 25))]
+        candidate = [rng.choice(alphabet) for _ in range(rng.randrange(0, 70))]  # past 64 bits too
         assert lcs_indices(reference, candidate) == rouge_scorer.lcs_ind(reference, candidate)
 
 
