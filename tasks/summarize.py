@@ -5,7 +5,7 @@ data is needed; stemmers and stop words are sumy's, chosen by each document's de
 """
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 import polars as pl
@@ -20,7 +20,7 @@ from tasks.summary_options import SummaryOptions
 from tasks.summarizers import (BoundedKLSummarizer, CachedLexRankSummarizer, CountedReductionSummarizer,
                                LeadBiasedCentralitySummarizer, LeadSummarizer, LearnedLeadSummarizer,
                                OrderedLsaSummarizer, PositionalCentralitySummarizer, ScalarTextRankSummarizer,
-                               StemTableEdmundsonSummarizer)
+                               StemTableEdmundsonSummarizer, TermSummarizer)
 
 ALGORITHMS = {
     "leadrank": LeadBiasedCentralitySummarizer, "lexrank": CachedLexRankSummarizer,
@@ -78,12 +78,16 @@ def _stop_words(language: str | None) -> frozenset[str]:
         return frozenset()
 
 
-def build_summarizer(algorithm: str, language: str | None, title: str | None, text: str, code: str | None = None):
+def build_summarizer(algorithm: str, language: str | None, title: str | None, text: str, code: str | None = None,
+                     shared: dict | None = None):
     """A configured sumy summarizer for sumy's `language` (ISO 639-1 `code`: newsrank's word frequencies);
-    Edmundson gets title words as bonus words and stop words as null words."""
+    Edmundson gets title words as bonus words and stop words as null words. Our own summarizers keep their
+    analysis of the document in `shared`, for other summaries of the same document."""
     stems = _stemmer(language)
     summarizer = ALGORITHMS[algorithm](stems)
     summarizer.normalize_word, summarizer.stem_word = str.lower, stems
+    if isinstance(summarizer, TermSummarizer):
+        summarizer.shared = shared
     if isinstance(summarizer, LearnedLeadSummarizer):
         summarizer.language = code
     stop_words = _stop_words(language)
@@ -126,6 +130,7 @@ class ParsedText:
     spans: list[Span]
     document: ObjectDocumentModel
     located: dict[int, tuple[int, Span]]  # id(Sentence) -> (index, span)
+    shared: dict = field(default_factory=dict)  # the summarizers' own analysis of the document (build_summarizer)
 
     @cached_property
     def word_total(self) -> int:
@@ -148,7 +153,7 @@ def summary_of(parsed: ParsedText, options: SummaryOptions) -> list[dict]:
         chosen = list(enumerate(spans))
     else:
         summarizer = build_summarizer(options.algorithm, SUMY_LANGUAGES.get(parsed.language), parsed.title, text,
-                                      parsed.language)
+                                      parsed.language, parsed.shared)
         chosen = sorted(parsed.located[id(sentence)] for sentence in summarizer(parsed.document, count))
     return [{"index": index, "start": span.start, "end": span.end, "text": text[span.start:span.end]}
             for index, span in chosen]

@@ -186,10 +186,13 @@ class LeadSummarizer(AbstractSummarizer):
                                         by_position(-np.arange(len(sentences), dtype=float), sentences))
 
 
-class _TermSummarizer(AbstractSummarizer):
+class TermSummarizer(AbstractSummarizer):
     """Rates sentences from their stemmed content words (stop words removed)."""
 
     stop_words = frozenset()
+    # One document's analysis, for the other summaries of the same document (build_summarizer sets it): an
+    # evaluation asks four of these summarizers, and newsrank twice, for each document.
+    shared: dict | None = None
 
     def _terms(self, sentence) -> list[str]:
         """sumy's normalize_word and stem_word, inlined: this runs for every word of every document."""
@@ -198,16 +201,39 @@ class _TermSummarizer(AbstractSummarizer):
 
     def __call__(self, document, sentences_count):
         sentences = document.sentences
-        ratings = self.ratings([self._terms(sentence) for sentence in sentences])
+        ratings = self.ratings(*self.document_terms(sentences))
         return self._get_best_sentences(sentences, sentences_count, by_position(ratings, sentences))
 
-    def ratings(self, sentence_terms: list[list[str]]) -> np.ndarray:
-        """Higher is better, one rating per sentence; nothing to rank below two sentences."""
+    def document_terms(self, sentences) -> tuple[list[list[str]], np.ndarray]:
+        """Each sentence's terms and the sentences' tf-idf cosine similarities (zero diagonal, read-only), once a
+        document for the summarizers that share `shared`."""
+        return self._once(("terms", self.stop_words, self._stemmer), lambda: _terms_and_similarity(
+            [self._terms(sentence) for sentence in sentences]))
+
+    def _once(self, key: tuple, compute):
+        if self.shared is None:
+            return compute()
+        if key not in self.shared:
+            self.shared[key] = compute()
+        return self.shared[key]
+
+    def ratings(self, sentence_terms: list[list[str]], similarity: np.ndarray | None = None) -> np.ndarray:
+        """Higher is better, one rating per sentence (nothing to rank below two sentences); `similarity`: the
+        terms' tf-idf cosines, if they are known."""
         count = len(sentence_terms)
-        return self.rate(tfidf_similarity(sentence_terms)) if count > 1 else np.zeros(count)
+        if count < 2:
+            return np.zeros(count)
+        return self.rate(tfidf_similarity(sentence_terms) if similarity is None else np.array(similarity))
 
 
-class LeadBiasedCentralitySummarizer(_TermSummarizer):
+def _terms_and_similarity(terms: list[list[str]]) -> tuple[list[list[str]], np.ndarray]:
+    similarity = tfidf_similarity(terms) if len(terms) > 1 else np.zeros((len(terms), len(terms)))
+    np.fill_diagonal(similarity, 0.0)
+    similarity.flags.writeable = False
+    return terms, similarity
+
+
+class LeadBiasedCentralitySummarizer(TermSummarizer):
     """Lead-biased LexRank: degree centrality over tf-idf cosine, in standard deviations, less `position_cost`
     per sentence of position; then picked greedily, a sentence whose cosine with one already picked exceeds
     `redundancy` going to the back (news repeats its lead, and a summary should not).
@@ -236,7 +262,7 @@ class LeadBiasedCentralitySummarizer(_TermSummarizer):
         return ratings
 
 
-class PositionalCentralitySummarizer(_TermSummarizer):
+class PositionalCentralitySummarizer(TermSummarizer):
     """PacSum directed centrality with its published tf-idf settings (forward 1, backward -2, threshold 0.6)."""
 
     def __init__(self, stemmer, forward_weight: float = 1.0, backward_weight: float = -2.0, beta: float = 0.6):
@@ -297,7 +323,7 @@ def standardised(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / spread if spread > 0 else np.zeros(len(values))
 
 
-class LearnedLeadSummarizer(_TermSummarizer):
+class LearnedLeadSummarizer(TermSummarizer):
     """News's first sentences re-ranked by a small trained model.
 
     Each of the first `window` sentences (the model's, 7) gets the logistic model's score over its features, in
@@ -336,24 +362,27 @@ class LearnedLeadSummarizer(_TermSummarizer):
         return self.analysed(sentences)[0]
 
     def analysed(self, sentences) -> tuple[np.ndarray, np.ndarray]:
-        """The features, and the sentences' tf-idf cosine similarities (zero diagonal) that the ratings use."""
-        count = len(sentences)
-        if not count:
+        """The features, and the sentences' tf-idf cosine similarities (zero diagonal) that the ratings use: once
+        a document for the summaries that share `shared` (a run's length and a word budget)."""
+        if not sentences:
             return np.zeros((0, len(NEWSRANK_FEATURES))), np.zeros((0, 0))
-        stop_words, stem = self.stop_words, self._stemmer
+        return self._once(("newsrank", self.stop_words, self._stemmer, self.language),
+                          lambda: self._analyse(sentences))
+
+    def _analyse(self, sentences) -> tuple[np.ndarray, np.ndarray]:
+        count = len(sentences)
+        stop_words = self.stop_words
         frequencies = word_frequencies(self.language)
         texts = [str(sentence) for sentence in sentences]
         sentence_words = [sentence.words for sentence in sentences]
         content = [[word for word in map(str.lower, words) if word not in stop_words] for words in sentence_words]
-        terms = [[stem(word) for word in words] for words in content]
+        terms, similarity = self.document_terms(sentences)
         rarity = [[-math.log(frequencies.get(word, UNLISTED_FREQUENCY) or UNLISTED_FREQUENCY) for word in words]
                   for words in content]
         spread = Counter(term for sentence_terms in terms for term in set(sentence_terms))
         salience = np.array([sum((spread[term] - 1) * rare for term, rare in zip(sentence_terms, rarities))
                              for sentence_terms, rarities in zip(terms, rarity)])
         content_words = np.array([max(1, len(sentence_terms)) for sentence_terms in terms], dtype=float)
-        similarity = tfidf_similarity(terms) if count > 1 else np.zeros((1, 1))
-        np.fill_diagonal(similarity, 0.0)
         position = np.arange(count, dtype=float)
         columns = {
             "first": (position == 0).astype(float),

@@ -119,6 +119,21 @@ def test_summaries_are_the_same_as_before_the_speed_up(seed_text):
     assert len(summarize(text, title, "en", SummaryOptions(sentences=None, ratio=0.5))) == 6
 
 
+def test_summaries_of_one_parsed_document_are_those_of_a_new_parse_each(seed_text):
+    """An evaluation summarises one parse of a document with every algorithm at two lengths: what the summarizers
+    keep of it for one another changes no summary."""
+    from tasks.summarize import parse, summary_of
+
+    lengths = [dict(sentences=3), dict(sentences=None, words=40), dict(sentences=1), dict(sentences=None, words=9)]
+    for text in (TEXT, seed_text, "One sentence only."):
+        parsed = parse(text, None, "en")
+        for length in lengths:
+            for algorithm in ALGORITHMS:
+                options = SummaryOptions(algorithm=algorithm, **length)
+                assert summary_of(parsed, options) == summary_of(parse(text, None, "en"), options), (algorithm, length)
+        assert parsed.shared or len(parsed.spans) == 1  # shared, unless there was nothing to choose
+
+
 @pytest.mark.parametrize("length", [SummaryOptions("kl", 1), SummaryOptions("kl", 3), SummaryOptions("kl", 9),
                                     SummaryOptions("kl", None, words=45), SummaryOptions("kl", None, ratio=0.5)])
 def test_kl_stopped_at_the_summary_chooses_what_sumys_full_kl_chooses(length, monkeypatch):
