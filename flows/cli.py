@@ -294,8 +294,8 @@ def failure(error: BaseException) -> str:
 
 
 def run_flow(args, console, server, length) -> int:
-    from rich.console import Console
     from prefect.exceptions import TerminationSignal
+    from rich.console import Console
     from rich.table import Table
 
     from flows.digest import digest
