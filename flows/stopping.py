@@ -78,8 +78,10 @@ def check_stop() -> None:
 
 
 def result_when_done(future):
-    """A Prefect future's result, taking stop requests while it waits."""
-    while not future.wrapped_future.done():
+    """A Prefect future's result, taking stop requests while it waits (a future of a task runner that wraps no
+    concurrent future is waited for as it is)."""
+    wrapped = getattr(future, "wrapped_future", None)
+    while wrapped is not None and not wrapped.done():
         check_stop()
         future.wait(CHECK_SECONDS)
     check_stop()
