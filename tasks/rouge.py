@@ -49,37 +49,35 @@ def tokenizer() -> StemCachedTokenizer:
     return StemCachedTokenizer()
 
 
-def lcs_indices(reference: list[str], candidate: list[str]) -> list[int]:
-    """rouge-score's `lcs_ind`: the reference's indices of the longest common subsequence that its backtracking
-    (`_backtrack_norec`) reads out of its LCS table, from the same table held as bits.
+class _BitRow:
+    """One row of rouge-score's LCS table held as bits: zero bits mark the candidate positions where the row's LCS
+    length grows (the bit-parallel LCS of Allison and Dix, as Hyyrö writes it). A cell is read as
+    `j - popcount(row & low j bits)`, the integer rouge-score's table holds there."""
 
-    Each row of the table is an integer whose zero bits mark the candidate positions where the row's LCS length
-    grows (the bit-parallel LCS of Allison and Dix, as Hyyrö writes it): a row costs a few integer operations
-    instead of a Python step per cell, and the backtracking reads a cell as `j - popcount(row & low j bits)`,
-    the same integer as rouge-score's table holds. These tables were the largest part of the scoring's time."""
+    __slots__ = ("bits",)
+
+    def __init__(self, bits: int):
+        self.bits = bits
+
+    def __getitem__(self, j: int) -> int:
+        return j - (self.bits & ((1 << j) - 1)).bit_count()
+
+
+def lcs_indices(reference: list[str], candidate: list[str]) -> list[int]:
+    """rouge-score's `lcs_ind`: the reference's indices of the longest common subsequence, read out by its own
+    backtracking (`_backtrack_norec`) from its LCS table held as bits: a row costs a few integer operations
+    instead of a Python step per cell (these tables were the largest part of the scoring's time), and the cells
+    the backtracking reads are the same integers."""
     masks: dict[str, int] = {}
     for position, token in enumerate(candidate):
         masks[token] = masks.get(token, 0) | 1 << position
     full = (1 << len(candidate)) - 1
-    rows, row = [full], full
+    rows, row = [_BitRow(full)], full
     for token in reference:
         match = row & masks.get(token, 0)
         row = ((row + match) | (row - match)) & full
-        rows.append(row)
-    i, j, indices = len(reference), len(candidate), []
-    while i > 0 and j > 0:
-        if reference[i - 1] == candidate[j - 1]:
-            indices.append(i - 1)
-            i -= 1
-            j -= 1
-        else:
-            low = (1 << (j - 1)) - 1  # the table's cells [i][j - 1] and [i - 1][j], as rouge-score compares them
-            if (j - 1) - (rows[i] & low).bit_count() > j - (rows[i - 1] & (low << 1 | 1)).bit_count():
-                j -= 1
-            else:
-                i -= 1
-    indices.reverse()
-    return indices
+        rows.append(_BitRow(row))
+    return rouge_scorer._backtrack_norec(rows, reference, candidate)
 
 
 def _lines(text: str) -> list[str]:
