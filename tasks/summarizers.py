@@ -194,21 +194,28 @@ class TermSummarizer(AbstractSummarizer):
     # evaluation asks four of these summarizers, and newsrank twice, for each document.
     shared: dict | None = None
 
-    def _terms(self, sentence) -> list[str]:
-        """sumy's normalize_word and stem_word, inlined: this runs for every word of every document."""
-        stop_words, stem = self.stop_words, self._stemmer
-        return [stem(word) for word in map(str.lower, sentence.words) if word not in stop_words]
-
     def __call__(self, document, sentences_count):
         sentences = document.sentences
-        ratings = self.ratings(*self.document_terms(sentences))
+        _, terms, similarity = self.document_terms(sentences)
+        ratings = self.ratings(terms, similarity)
         return self._get_best_sentences(sentences, sentences_count, by_position(ratings, sentences))
 
-    def document_terms(self, sentences) -> tuple[list[list[str]], np.ndarray]:
-        """Each sentence's terms and the sentences' tf-idf cosine similarities (zero diagonal, read-only), once a
-        document for the summarizers that share `shared`."""
-        return self._once(("terms", self.stop_words, self._stemmer), lambda: _terms_and_similarity(
-            [self._terms(sentence) for sentence in sentences]))
+    def document_terms(self, sentences) -> tuple[list[list[str]], list[list[str]], np.ndarray]:
+        """Each sentence's content words (lower case, stop words removed) and their terms (stems), and the
+        sentences' tf-idf cosine similarities (zero diagonal, read-only): once a document for the summarizers that
+        share `shared`. sumy's normalize_word and stem_word are inlined: this runs for every word of every
+        document."""
+        def analyse():
+            stop_words, stem = self.stop_words, self._stemmer
+            content = [[word for word in map(str.lower, sentence.words) if word not in stop_words]
+                       for sentence in sentences]
+            terms = [[stem(word) for word in words] for words in content]
+            similarity = tfidf_similarity(terms) if len(terms) > 1 else np.zeros((len(terms), len(terms)))
+            np.fill_diagonal(similarity, 0.0)
+            similarity.flags.writeable = False
+            return content, terms, similarity
+
+        return self._once(("terms", self.stop_words, self._stemmer), analyse)
 
     def _once(self, key: tuple, compute):
         if self.shared is None:
@@ -224,13 +231,6 @@ class TermSummarizer(AbstractSummarizer):
         if count < 2:
             return np.zeros(count)
         return self.rate(tfidf_similarity(sentence_terms) if similarity is None else np.array(similarity))
-
-
-def _terms_and_similarity(terms: list[list[str]]) -> tuple[list[list[str]], np.ndarray]:
-    similarity = tfidf_similarity(terms) if len(terms) > 1 else np.zeros((len(terms), len(terms)))
-    np.fill_diagonal(similarity, 0.0)
-    similarity.flags.writeable = False
-    return terms, similarity
 
 
 class LeadBiasedCentralitySummarizer(TermSummarizer):
@@ -371,12 +371,10 @@ class LearnedLeadSummarizer(TermSummarizer):
 
     def _analyse(self, sentences) -> tuple[np.ndarray, np.ndarray]:
         count = len(sentences)
-        stop_words = self.stop_words
         frequencies = word_frequencies(self.language)
         texts = [str(sentence) for sentence in sentences]
         sentence_words = [sentence.words for sentence in sentences]
-        content = [[word for word in map(str.lower, words) if word not in stop_words] for words in sentence_words]
-        terms, similarity = self.document_terms(sentences)
+        content, terms, similarity = self.document_terms(sentences)
         rarity = [[-math.log(frequencies.get(word, UNLISTED_FREQUENCY) or UNLISTED_FREQUENCY) for word in words]
                   for words in content]
         spread = Counter(term for sentence_terms in terms for term in set(sentence_terms))
