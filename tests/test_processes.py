@@ -63,3 +63,23 @@ def test_sigterm_stops_the_command_in_seconds_with_a_message(tmp_path):
     assert err.strip().splitlines()[-1].startswith("stopped:"), err
     assert_all_gone(descendants)
     assert_next_run_completes(command, environment)
+
+
+def threads_that_numpy_starts() -> int:
+    """In a worker: how many threads importing numpy (and so loading its BLAS library) adds to the process."""
+    assert "numpy" not in sys.modules, "the worker loaded numpy before the test could count its threads"
+    before = psutil.Process().num_threads()
+    import numpy
+
+    numpy.ones((300, 300)) @ numpy.ones((300, 300))
+    return psutil.Process().num_threads() - before
+
+
+def test_a_workers_numerics_start_no_threads_to_compete_with_the_other_workers(monkeypatch):
+    from flows.compute import call, workers
+    from flows.worker_start import ONE_THREAD_NUMERICS
+
+    for name in ONE_THREAD_NUMERICS:
+        monkeypatch.delenv(name, raising=False)
+    with workers(count=2):
+        assert call(threads_that_numpy_starts) == 0
