@@ -22,8 +22,8 @@ def run_cli(*args: str, home) -> subprocess.CompletedProcess:
 def recorded_states(home, monkeypatch) -> dict[str, list[str]]:
     """The states of the flow runs and task runs that a later server of the Prefect home `home` shows."""
     monkeypatch.setenv("PREFECT_HOME", str(home))
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # the server sets it; the test's end removes it
-    server = TemporaryServer()
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    server = TemporaryServer()  # it sets PREFECT_API_URL in this process, removed below for the tests after
     try:
         server.wait()
         states = {}
@@ -35,6 +35,7 @@ def recorded_states(home, monkeypatch) -> dict[str, list[str]]:
         return states
     finally:
         server.stop()
+        del os.environ["PREFECT_API_URL"]
 
 
 def test_cli_runs_on_a_fresh_prefect_home_without_tracebacks(tmp_path, monkeypatch):
