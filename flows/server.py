@@ -7,6 +7,7 @@ while the command imports its libraries, and the kernel ends it when the command
 """
 
 import ctypes
+import gc
 import os
 import signal
 import socket
@@ -69,7 +70,8 @@ class ServerFailed(RuntimeError):
 
 class TemporaryServer:
     """`prefect.server.api.server:create_app` under uvicorn on a free loopback port, as Prefect's own
-    temporary server runs it (no UI), with PREFECT_API_URL pointing at it for this process and its children.
+    temporary server runs it (no UI), in a process of its own (`serve` below), with PREFECT_API_URL pointing at it
+    for this process and its children.
 
     Unless `show_logs`, its output goes to a temporary file, not the command's terminal: its stop cancels the
     services' last database writes, which Prefect logs with tracebacks after the command's own last line. The
@@ -84,8 +86,7 @@ class TemporaryServer:
                        "PREFECT__SERVER_FINAL": "1"}
         self.output = None if show_logs else tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host",
-             "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"],
+            [sys.executable, "-m", "flows.server", str(self.port)],
             env=environment, stdin=subprocess.DEVNULL, stdout=self.output, stderr=self.output,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         os.environ["PREFECT_API_URL"] = self.api_url
@@ -192,3 +193,22 @@ class ApiWatch:
                 sys.stderr.flush()
                 os._exit(1)
             time.sleep(API_CHECK_SECONDS)
+
+
+def serve(port: int) -> None:
+    """The temporary server's process (`python -m flows.server PORT`): Prefect's app under uvicorn on loopback, as
+    Prefect's own temporary server runs it, with the collector paused while Prefect's server code loads and builds
+    the app. Pydantic's models make hundreds of thousands of objects there, which the collector walked again and
+    again (a fifth of the boot's CPU); frozen once built, they are not walked again while the server answers."""
+    gc.disable()
+    import uvicorn
+    from prefect.server.api.server import create_app
+
+    app = create_app()
+    gc.freeze()
+    gc.enable()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", lifespan="on")
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))

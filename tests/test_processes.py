@@ -25,7 +25,7 @@ def started_run(tmp_path) -> tuple[subprocess.Popen, list[psutil.Process], list[
     while time.monotonic() < deadline and run.poll() is None:
         descendants = psutil.Process(run.pid).children(recursive=True)
         lines = alive(descendants)
-        if any("uvicorn" in line for line in lines) and sum("spawn_main" in line for line in lines) >= 2 \
+        if any("flows.server" in line for line in lines) and sum("spawn_main" in line for line in lines) >= 2 \
                 and (data / ".spill").is_dir():
             return run, descendants, command, environment  # server, both workers, batches read
         time.sleep(0.2)
