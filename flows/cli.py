@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         # Until its flow run starts the command mostly imports (Prefect's client, polars): the collector, which
         # would walk their hundreds of thousands of new objects again and again, waits (0.23 of 1.2 s of CPU);
-        # run_flow freezes what they built and restarts it.
+        # run_flow freezes what they built and restarts it; a run that ends before its flow run (bad options,
+        # nothing new, a server that failed) gets it back below, for a Python caller's process.
         gc.disable()
     quiet = args.command != "serve" and not args.verbose  # a service keeps Prefect's logs
     for name, value in PREFECT_DEFAULTS.items():
@@ -198,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
 
         console.print("[red]error:[/red]", escape(str(error)))
         return 1
+    finally:
+        gc.enable()
 
 
 def run_command(args, console) -> int:

@@ -1,5 +1,6 @@
 """The README's run command path: `seed-digest run` on a fresh Prefect home, its output and exit codes."""
 
+import gc
 import json
 import os
 import subprocess
@@ -64,6 +65,15 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     assert "error: seed source" in bad.stderr and "Traceback" not in bad.stderr
     usage = run_cli("--algorithm", "nope", home=tmp_path / "h")
     assert usage.returncode == 2 and "unknown --algorithm 'nope'" in usage.stderr
+
+
+def test_a_run_that_ends_before_its_flow_run_gives_a_python_caller_its_collector_back(tmp_path, monkeypatch):
+    from flows.cli import PREFECT_DEFAULTS, main
+
+    for name, value in PREFECT_DEFAULTS.items():  # main sets them in this process: undone at the test's end
+        monkeypatch.setenv(name, value)
+    assert main(["run", "--data", str(tmp_path / "data"), "--batch-size", "0"]) == 2  # before any server starts
+    assert gc.isenabled()
 
 
 def test_serve_offers_prefect_yamls_deployments_with_their_schedules():
