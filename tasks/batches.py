@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from tasks.clean import CleanOptions, article_lines, clean_documents
-from tasks.fetch import FetchOptions
+from tasks.fetch import FetchOptions, fetch_all
 from tasks.ingest import REJECTS_SCHEMA, InputError, SeedFile, file_reject, read_inputs, reject_row
 from tasks.summary_options import SummaryOptions
 
@@ -58,7 +58,10 @@ def read_files(files: pl.DataFrame, fetch: FetchOptions | None = None, storage_o
     from tasks.normalize import normalize_inputs
 
     began = time.perf_counter()
-    inputs, rejects, counts = read_inputs(seed_files(files), fetch, storage_options)
+    seeds = seed_files(files)
+    remote = [seed for seed in seeds if seed.remote]
+    fetched = fetch_all(remote, fetch or FetchOptions(), storage_options) if remote else iter(())
+    inputs, rejects, counts = read_inputs(seeds, fetched)
     normalized = normalize_inputs(inputs)
     return timed({"normalized": normalized, "rejects": rejects, "article_lines": article_lines(normalized),
                   "fetches": pl.DataFrame([counts])}, began)

@@ -12,17 +12,14 @@ import json
 import os
 import stat
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import charset_normalizer
 import polars as pl
-
-if TYPE_CHECKING:
-    from tasks.fetch import FetchOptions
 
 FORMATS = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
            ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -266,15 +263,12 @@ def input_id(relative: str, record: int | None, content_sha256: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-def read_inputs(files: list[SeedFile], fetch: "FetchOptions | None" = None, storage_options: dict | None = None
-                ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+def read_inputs(files: list[SeedFile], fetched: Iterable = ()) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """Inputs of a batch of seed files, as (inputs, rejects, counts): every file yields rows in one or the other,
-    except a remote one the server says is unchanged since it was recorded. `counts` says how many files were
+    except a remote one the server says is unchanged since it was recorded. The remote files are not read here:
+    `fetched` yields their outcomes in their order (`tasks.fetch.fetch_all`). `counts` says how many files were
     fetched (read), with how many bytes, and how many were unchanged (`skipped`, holding `skipped_inputs`)."""
-    from tasks.fetch import FetchOptions, fetch_all
-
-    remote = [seed for seed in files if seed.remote]
-    fetched = fetch_all(remote, fetch or FetchOptions(), storage_options) if remote else iter(())
+    fetched = iter(fetched)
     inputs, rejects = [], []
     counts = {"fetched": 0, "fetched_bytes": 0, "skipped": 0, "skipped_inputs": 0}
     for seed in files:
