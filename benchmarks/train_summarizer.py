@@ -10,8 +10,11 @@ stemmed, as `seed-digest evaluate` scores); the model is an L2-regularised logis
 numpy only, so the same data give the same weights) predicting whether each of those sentences is in that subset.
 A summary then takes the window's sentences one at a time by score less REDUNDANCY times the highest cosine with
 one already taken, unless those score, summed, less than LEAD_MARGIN above as many of the first sentences, when
-it keeps the lead (tasks/summarizers.LearnedLeadSummarizer.ratings): the trainer writes both settings into the
-model beside the weights, and every figure below is of summaries chosen that way.
+it keeps the lead (tasks/summarizers.LearnedLeadSummarizer.ratings). A summary of a number of words takes the
+window's subset that reaches it with the best expected F1 less BUDGET_REDUNDANCY times its sentences' cosines,
+unless that beats the lead's subset by less than BUDGET_MARGIN (LearnedLeadSummarizer.budget_ratings). The
+trainer writes these settings into the model beside the weights, and every figure below is of summaries chosen
+that way.
 
 Data: CNN/DailyMail (cnndm_dev, 250 documents, highlights) and the odd lines of BBC (bbc_dev, whose references
 are long extracts: they reward long sentences, so BBC's documents together weigh BBC_SHARE of CNN/DM's; with
@@ -21,19 +24,22 @@ equal weights the model learns BBC's taste for length and loses to Lead-3 on CNN
     that word count, with 95 % paired bootstrap intervals, and both halves together (all 250 documents, each
     scored by a model that never saw it);
   - the same at three sentences over HALVINGS random halvings of CNN/DM (the mean over them, the lowest and the
-    highest), at LEAD_MARGIN and the margins around it: a single split's figure moves by half a point with the
-    split alone;
+    highest), at LEAD_MARGIN and the margins around it, and at the reference's word count against lead there,
+    at BUDGET_MARGIN and BUDGET_REDUNDANCY and the settings around them: a single split's figure moves by half a
+    point with the split alone;
   - the shipped model (all of CNN/DM and BBC's odd lines) on BBC's even lines, which it never saw, and on all of
     CNN/DM (seen in training: not a held-out figure).
-The settings are five: WINDOW, L2 and BBC_SHARE chosen on the odd and even lines, REDUNDANCY and LEAD_MARGIN on
-the random halvings.
+The settings are seven: WINDOW, L2 and BBC_SHARE chosen on the odd and even lines, REDUNDANCY, LEAD_MARGIN,
+BUDGET_REDUNDANCY and BUDGET_MARGIN on the random halvings (the last two on a grid of 0 to 0.5 by 9 and 0 to 0.03
+by 8: three pairs tie, within 0.01, for the highest mean of ROUGE-1 + ROUGE-2 + ROUGE-Lsum over the halvings,
+and of them this one's lowest halving is the highest).
 """
 
 import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import combinations
 from pathlib import Path
@@ -55,9 +61,12 @@ L2 = 1.0  # ridge penalty on the standardised weights (the intercept is free)
 BBC_SHARE = 1 / 3  # BBC's training documents weigh, together, a third of CNN/DM's
 REDUNDANCY = 2.0  # a summary's next sentence pays this times its highest tf-idf cosine with one already taken
 LEAD_MARGIN = 0.3  # a summary's sentences must beat as many first ones by this much summed log-odds, or the lead
+BUDGET_REDUNDANCY = 0.25  # a word budget's subset pays this times its sentences' summed cosines per sentence
+BUDGET_MARGIN = 0.01  # and must beat the lead's subset by this much expected F1, or the lead
 SUMMARY_SENTENCES = 3
 HALVINGS = 10  # random halvings of CNN/DM scored beside its odd and even lines
 MARGINS_SHOWN = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)  # lead margins the halvings are scored at
+BUDGET_SETTINGS_SHOWN = [(redundancy, margin) for redundancy in (0.2, 0.25, 0.3) for margin in (0.005, 0.01, 0.02)]
 DIGITS = 6  # the weights are written rounded, so that a re-run writes the same file
 
 
@@ -69,6 +78,16 @@ class Document:
     references: list[str]  # one sentence a line
     budget: int  # the references' mean word count
     label: list[int]  # the best subset of the first WINDOW sentences
+    scorer: DocumentScorer
+    scores: dict = field(default_factory=dict)  # ROUGE of each summary scored so far, by its sentences' indices
+
+    def scored(self, options: SummaryOptions) -> np.ndarray:
+        """ROUGE-1/2/Lsum F1 in points of the document's summary (as a run makes it) against its references (mean):
+        once per distinct summary, which the settings' many variants mostly share."""
+        chosen = tuple(sentence["index"] for sentence in summary_of(self.parsed, options))
+        if chosen not in self.scores:
+            self.scores[chosen] = summary_scores(self.scorer, [self.sentences[index] for index in chosen])
+        return self.scores[chosen]
 
 
 def summary_scores(scorer: DocumentScorer, sentences: list[str]) -> np.ndarray:
@@ -89,14 +108,13 @@ def prepared(path: Path, labelled_every: int = 1) -> list[Document]:
         sentences = [str(sentence) for sentence in parsed.document.sentences]
         wanted = ["\n".join(reference_sentences(reference)) for reference in references]
         budget = round(float(np.mean([word_count(reference) for reference in references])))
-        label = []
+        label, scorer = [], DocumentScorer(wanted)
         if len(sentences) > SUMMARY_SENTENCES and index % labelled_every == 0:
             subsets = list(combinations(range(min(WINDOW, len(sentences))), SUMMARY_SENTENCES))
-            scorer = DocumentScorer(wanted)
             totals = [summary_scores(scorer, [sentences[i] for i in subset]).sum() for subset in subsets]
             label = list(subsets[int(np.argmax(totals))])
         documents.append(Document(parsed, sentences, summarizer.features(parsed.document.sentences), wanted, budget,
-                                  label))
+                                  label, scorer))
     return documents
 
 
@@ -127,7 +145,7 @@ def fit(groups: list[tuple[list[Document], float]]) -> dict:
             break
     return {"features": list(NEWSRANK_FEATURES), "mean": mean, "scale": scale, "weights": coefficients[1:],
             "intercept": float(coefficients[0]), "window": WINDOW, "redundancy": REDUNDANCY,
-            "lead_margin": LEAD_MARGIN}
+            "lead_margin": LEAD_MARGIN, "budget_redundancy": BUDGET_REDUNDANCY, "budget_margin": BUDGET_MARGIN}
 
 
 def weighted(cnndm: list[Document], bbc: list[Document]) -> list[tuple[list[Document], float]]:
@@ -142,19 +160,23 @@ def differences(documents: list[Document], model: dict, word_budgets: bool = Tru
     summarize_module.ALGORITHMS["newsrank"] = partial(LearnedLeadSummarizer, model=model)
     rows = []
     for document in documents:
-        def chosen(options):
-            return [sentence["text"] for sentence in summary_of(document.parsed, options)]
-
-        scorer = DocumentScorer(document.references)
-        lead3 = summary_scores(scorer, chosen(SummaryOptions("lead", SUMMARY_SENTENCES)))
-        three = summary_scores(scorer, chosen(SummaryOptions("newsrank", SUMMARY_SENTENCES)))
+        lead3 = document.scored(SummaryOptions("lead", SUMMARY_SENTENCES))
+        three = document.scored(SummaryOptions("newsrank", SUMMARY_SENTENCES))
         if not word_budgets:
             rows.append(three - lead3)
             continue
-        words = summary_scores(scorer, chosen(SummaryOptions("newsrank", sentences=None, words=document.budget)))
-        lead_words = summary_scores(scorer, chosen(SummaryOptions("lead", sentences=None, words=document.budget)))
+        words = document.scored(SummaryOptions("newsrank", sentences=None, words=document.budget))
+        lead_words = document.scored(SummaryOptions("lead", sentences=None, words=document.budget))
         rows.append(np.concatenate([three - lead3, words - lead3, words - lead_words]))
     return np.array(rows)
+
+
+def budget_differences(documents: list[Document], model: dict) -> np.ndarray:
+    """Per document, newsrank (this model) minus lead, both at the reference's word count (ROUGE-1, -2, -Lsum)."""
+    summarize_module.ALGORITHMS["newsrank"] = partial(LearnedLeadSummarizer, model=model)
+    return np.array([document.scored(SummaryOptions("newsrank", sentences=None, words=document.budget))
+                     - document.scored(SummaryOptions("lead", sentences=None, words=document.budget))
+                     for document in documents])
 
 
 def report(name: str, by_document: np.ndarray) -> None:
@@ -176,6 +198,7 @@ def halvings(cnndm: list[Document], bbc_train: list[Document]) -> None:
     moves by half a point with the split alone."""
     rng = np.random.default_rng(0)
     means = {margin: [] for margin in MARGINS_SHOWN}
+    budget_means = {settings: [] for settings in BUDGET_SETTINGS_SHOWN}
     for _ in range(HALVINGS):
         order = rng.permutation(len(cnndm))
         first, second = ([cnndm[index] for index in half] for half in np.split(order, [len(order) // 2]))
@@ -184,16 +207,28 @@ def halvings(cnndm: list[Document], bbc_train: list[Document]) -> None:
             held_out = np.vstack([differences(half, {**model, "lead_margin": margin}, word_budgets=False)
                                   for half, model in models])
             means[margin].append(held_out.mean(axis=0))
+        for redundancy, margin in BUDGET_SETTINGS_SHOWN:
+            held_out = np.vstack([budget_differences(half, {**model, "budget_redundancy": redundancy,
+                                                            "budget_margin": margin}) for half, model in models])
+            budget_means[redundancy, margin].append(held_out.mean(axis=0))
+
+    def spread(rows: list[np.ndarray]) -> str:
+        return " / ".join(f"{column.mean():+.2f} ({column.min():+.2f}, {column.max():+.2f})"
+                          for column in np.array(rows).T)
+
     print(f"  {HALVINGS} random halvings, all {len(cnndm)} documents held out in each, 3 sentences vs Lead-3, mean "
           "over the halvings (lowest, highest), by lead margin:")
     for margin, rows in means.items():
-        columns = np.array(rows).T
-        print(f"    {margin:.1f}{' (the setting)' if margin == LEAD_MARGIN else '':14s} " + " / ".join(
-            f"{column.mean():+.2f} ({column.min():+.2f}, {column.max():+.2f})" for column in columns))
+        print(f"    {margin:.1f}{' (the setting)' if margin == LEAD_MARGIN else '':14s} " + spread(rows))
+    print("  the same halvings, reference words vs lead at reference words, by budget redundancy and margin:")
+    for (redundancy, margin), rows in budget_means.items():
+        chosen = (redundancy, margin) == (BUDGET_REDUNDANCY, BUDGET_MARGIN)
+        print(f"    {redundancy:.2f}, {margin:.3f}{' (the settings)' if chosen else '':15s} " + spread(rows))
 
 
 def serialised(model: dict) -> str:
-    keys = ("features", "mean", "scale", "weights", "window", "redundancy", "lead_margin")
+    keys = ("features", "mean", "scale", "weights", "window", "redundancy", "lead_margin", "budget_redundancy",
+            "budget_margin")
     rounded = {key: ([round(float(value), DIGITS) for value in model[key]] if key in ("mean", "scale", "weights")
                      else model[key]) for key in keys}
     rounded["intercept"] = round(model["intercept"], DIGITS)
@@ -201,6 +236,7 @@ def serialised(model: dict) -> str:
                              f"weighing {BBC_SHARE:.3f} of CNN/DM; written by benchmarks/train_summarizer.py")
     rounded["settings"] = {"window": WINDOW, "l2": L2, "bbc_share": round(BBC_SHARE, DIGITS),
                            "redundancy": REDUNDANCY, "lead_margin": LEAD_MARGIN,
+                           "budget_redundancy": BUDGET_REDUNDANCY, "budget_margin": BUDGET_MARGIN,
                            "summary_sentences": SUMMARY_SENTENCES}
     return json.dumps(rounded, indent=1) + "\n"
 
@@ -214,7 +250,8 @@ def main() -> None:
     bbc_train, bbc_held_out = bbc[0::2], bbc[1::2]
     print(f"prepared {len(cnndm)} + {len(bbc)} documents (labelled: all of CNN/DM, BBC's odd lines) in "
           f"{time.perf_counter() - began:.0f} s; window {WINDOW}, l2 {L2}, BBC share {BBC_SHARE:.3f}, "
-          f"redundancy {REDUNDANCY}, lead margin {LEAD_MARGIN}")
+          f"redundancy {REDUNDANCY}, lead margin {LEAD_MARGIN}, budget redundancy {BUDGET_REDUNDANCY}, budget margin "
+          f"{BUDGET_MARGIN}")
     print("CNN/DM by halves (each half scored by a model that never saw it):")
     odd_lines = differences(odd, fit(weighted(even, bbc_train)))
     even_lines = differences(even, fit(weighted(odd, bbc_train)))
@@ -230,8 +267,8 @@ def main() -> None:
     text = serialised(model)
     if check:
         if NEWSRANK_MODEL.read_text(encoding="utf-8") != text:
-            raise SystemExit(f"{NEWSRANK_MODEL} differs from what the script trains")
-        print(f"{NEWSRANK_MODEL} is what the script trains")
+            raise SystemExit(f"{os.path.relpath(NEWSRANK_MODEL, REPO)} differs from what the script trains")
+        print(f"{os.path.relpath(NEWSRANK_MODEL, REPO)} is what the script trains")
     else:
         NEWSRANK_MODEL.parent.mkdir(exist_ok=True)
         NEWSRANK_MODEL.write_text(text, encoding="utf-8")

@@ -21,7 +21,7 @@ from itertools import combinations
 from pathlib import Path
 
 import numpy as np
-from sumy.summarizers._summarizer import AbstractSummarizer, SentenceInfo
+from sumy.summarizers._summarizer import AbstractSummarizer
 from sumy.summarizers.edmundson import EdmundsonSummarizer
 from sumy.summarizers.kl import KLSummarizer
 from sumy.summarizers.lex_rank import LexRankSummarizer
@@ -224,13 +224,13 @@ class TermSummarizer(AbstractSummarizer):
             self.shared[key] = compute()
         return self.shared[key]
 
-    def ratings(self, sentence_terms: list[list[str]], similarity: np.ndarray | None = None) -> np.ndarray:
-        """Higher is better, one rating per sentence (nothing to rank below two sentences); `similarity`: the
-        terms' tf-idf cosines, if they are known."""
+    def ratings(self, sentence_terms: list[list[str]], similarity: np.ndarray) -> np.ndarray:
+        """Higher is better, one rating per sentence (nothing to rank below two sentences), from the terms' tf-idf
+        cosines (`rate` may write into its copy)."""
         count = len(sentence_terms)
         if count < 2:
             return np.zeros(count)
-        return self.rate(tfidf_similarity(sentence_terms) if similarity is None else np.array(similarity))
+        return self.rate(np.array(similarity))
 
 
 class LeadBiasedCentralitySummarizer(TermSummarizer):
@@ -307,8 +307,8 @@ def word_frequencies(language: str | None) -> dict[str, float]:
 
 @lru_cache(maxsize=None)
 def load_model(path: str | Path = NEWSRANK_MODEL) -> dict:
-    """A linear sentence model: {features, mean, scale, weights, intercept, window, redundancy, lead_margin, ...}
-    (see the trainer)."""
+    """A linear sentence model: {features, mean, scale, weights, intercept, window, redundancy, lead_margin,
+    budget_redundancy, budget_margin, ...} (see the trainer)."""
     model = json.loads(Path(path).read_text(encoding="utf-8"))
     if tuple(model["features"]) != NEWSRANK_FEATURES:
         raise ValueError(f"{path}: the model's features {model['features']} are not {NEWSRANK_FEATURES}")
@@ -335,7 +335,8 @@ class LearnedLeadSummarizer(TermSummarizer):
     time, each next one the best by its score less the model's `redundancy` times its highest tf-idf cosine
     with one already taken (maximal marginal relevance: news repeats its lead, and the score alone would take
     two sentences that say the same), then the rest in document order; but a document whose sentences taken
-    first are not `lead_margin` better than as many of its first ones keeps its own order (Lead-k). Everything is
+    first are not `lead_margin` better than as many of its first ones keeps its own order (Lead-k). A summary
+    of a number of words takes instead the window's subset that fills it best (`budget_ratings`). Everything is
     computed from the document and the word frequencies: no idf table, no download. A language that wordfreq
     lacks gets no rarity (its words all count the same), which leaves the salience to the document's own
     repetitions.
@@ -354,7 +355,12 @@ class LearnedLeadSummarizer(TermSummarizer):
 
     def __call__(self, document, sentences_count):
         sentences = document.sentences
-        ratings = self.ratings(*self.analysed(sentences), lead_length(sentences, sentences_count))
+        features, similarity = self.analysed(sentences)
+        if isinstance(sentences_count, WordBudget):
+            words = np.array([word_count(str(sentence)) for sentence in sentences])
+            ratings = self.budget_ratings(features, similarity, words, sentences_count.words)
+        else:
+            ratings = self.ratings(features, similarity, sentences_count)
         return self._get_best_sentences(sentences, sentences_count, by_position(ratings, sentences))
 
     def features(self, sentences) -> np.ndarray:
@@ -423,18 +429,57 @@ class LearnedLeadSummarizer(TermSummarizer):
         lead = min(window, lead)
         if scores[ranked[:lead]].sum() - scores[:lead].sum() < self.model["lead_margin"]:
             ranked = list(range(window))  # not sure enough to leave the lead: news's own order
-        ranked += range(window, count)
-        ratings = np.empty(count)
-        ratings[ranked] = -np.arange(count, dtype=float)
-        return ratings
+        return in_order(ranked, count)
+
+    def budget_ratings(self, features: np.ndarray, similarity: np.ndarray, words: np.ndarray, budget: int
+                       ) -> np.ndarray:
+        """Ratings for a summary of whole sentences that reaches `budget` words: of the window's subsets that reach
+        it with no sentence to spare, the one with the best expected F1, estimated as its sentences' words weighted
+        by the model's probability, over its words plus the budget (a longer summary must earn its length), less
+        `budget_redundancy` times the tf-idf cosines between its sentences per sentence; taken first (its longest
+        sentence last, so that sumy's cut takes exactly these), then the rest in document order. Unless it beats
+        the lead's own subset (the first sentences until the budget) by `budget_margin`, the summary is the lead.
+        Picking sentences one at a time instead, as for a number of sentences, overshoots the budget by whatever
+        the last one holds, which costs precision; this weighs each subset's length as a whole."""
+        count, window = len(features), min(len(features), int(self.model["window"]))
+        reached = np.cumsum(words[:window]) >= budget
+        if not reached.any():  # the window holds fewer words than the budget: the lead, and more of it
+            return in_order(range(count), count)
+        subsets = window_subsets(window)
+        probability = 1 / (1 + np.exp(-self.scores(features[:window])))
+        totals = subsets @ words[:window]
+        longest = (subsets * words[:window]).max(axis=1)
+        pairs = np.einsum("si,ij,sj->s", subsets, similarity[:window, :window], subsets) / 2
+        values = (subsets @ (probability * words[:window]) / (totals + budget)
+                  - self.model["budget_redundancy"] * pairs / subsets.sum(axis=1))
+        values[(totals < budget) | (totals - longest >= budget)] = -np.inf
+        lead = int(np.argmax(reached)) + 1
+        lead_row = sum(math.comb(window, size) for size in range(1, lead))  # the first subset of the lead's size
+        best = int(np.argmax(values))
+        if values[best] - values[lead_row] < self.model["budget_margin"]:
+            return in_order(range(count), count)
+        chosen = sorted(np.flatnonzero(subsets[best]).tolist(), key=lambda index: words[index])
+        return in_order(chosen, count)
 
 
-def lead_length(sentences, sentences_count) -> int:
-    """How many of the document's first sentences a summary of sumy's `sentences_count` (a number, or a callable
-    such as a word budget) takes."""
-    if not callable(sentences_count):
-        return sentences_count
-    return len(sentences_count(SentenceInfo(sentence, order, 0) for order, sentence in enumerate(sentences)))
+@lru_cache(maxsize=None)
+def window_subsets(window: int) -> np.ndarray:
+    """Every non-empty subset of a window's sentences as a 0/1 row, by size and then in lexical order: the first
+    row of each size is the lead's."""
+    rows = [np.isin(np.arange(window), chosen) for size in range(1, window + 1)
+            for chosen in combinations(range(window), size)]
+    subsets = np.array(rows, dtype=float)
+    subsets.flags.writeable = False
+    return subsets
+
+
+def in_order(first: list[int] | range, count: int) -> np.ndarray:
+    """Ratings that rank the sentences `first` in that order, then the rest in document order."""
+    taken = set(first)
+    ranked = list(first) + [index for index in range(count) if index not in taken]
+    ratings = np.empty(count)
+    ratings[ranked] = -np.arange(count, dtype=float)
+    return ratings
 
 
 def by_position(ratings: np.ndarray, sentences):

@@ -67,33 +67,35 @@ def test_lead_takes_the_first_sentences():
 
 
 def test_positional_centrality_prefers_the_sentence_that_later_ones_develop():
-    from tasks.summarizers import PositionalCentralitySummarizer
+    from tasks.summarizers import PositionalCentralitySummarizer, tfidf_similarity
 
     terms = [["storm", "flood", "town"], ["storm", "flood", "damage"], ["flood", "town", "damage"],
              ["weather", "calm"], ["storm", "town", "damage"]]
-    scores = PositionalCentralitySummarizer(str).ratings(terms)
+    scores = PositionalCentralitySummarizer(str).ratings(terms, tfidf_similarity(terms))
     assert scores.argmax() == 0
     assert scores[4] < scores[0]
 
 
 def test_leadrank_trades_position_against_centrality():
-    from tasks.summarizers import LeadBiasedCentralitySummarizer
+    from tasks.summarizers import LeadBiasedCentralitySummarizer, tfidf_similarity
 
     terms = [["mayor", "greets", "crowd"], ["storm", "flood", "town", "damage"], ["storm", "flood", "town"],
              ["flood", "town", "damage"], ["weather", "calm"], ["storm", "damage", "town"]]
-    ratings = LeadBiasedCentralitySummarizer(str, position_cost=1.0, redundancy=1.0).ratings(terms)
+    similarity = tfidf_similarity(terms)
+    ratings = LeadBiasedCentralitySummarizer(str, position_cost=1.0, redundancy=1.0).ratings(terms, similarity)
     assert ratings.argmax() == 1  # the central second sentence outranks the off-topic lead
     assert ratings[0] > ratings[4] and ratings[2] > ratings[5]  # position still counts
-    lead_only = LeadBiasedCentralitySummarizer(str, position_cost=100.0, redundancy=1.0).ratings(terms)
+    lead_only = LeadBiasedCentralitySummarizer(str, position_cost=100.0, redundancy=1.0).ratings(terms, similarity)
     assert list(lead_only.argsort()[::-1]) == [0, 1, 2, 3, 4, 5]
 
 
 def test_leadrank_sends_a_sentence_that_repeats_a_picked_one_to_the_back():
-    from tasks.summarizers import LeadBiasedCentralitySummarizer
+    from tasks.summarizers import LeadBiasedCentralitySummarizer, tfidf_similarity
 
     terms = [["storm", "flood", "town"], ["storm", "flood", "town"], ["bridge", "closed", "river"],
              ["storm", "river", "bridge"]]
-    ranked = LeadBiasedCentralitySummarizer(str, position_cost=1.0, redundancy=0.9).ratings(terms).argsort()[::-1]
+    summarizer = LeadBiasedCentralitySummarizer(str, position_cost=1.0, redundancy=0.9)
+    ranked = summarizer.ratings(terms, tfidf_similarity(terms)).argsort()[::-1]
     assert ranked[0] == 0 and ranked[-1] == 1
 
 
@@ -260,6 +262,8 @@ def test_the_shipped_newsrank_model_loads_with_its_features():
         assert model[key].shape == (len(NEWSRANK_FEATURES),) and np.isfinite(model[key]).all()
     assert (model["scale"] > 0).all() and model["window"] == 7 and np.isfinite(model["intercept"])
     assert model["redundancy"] == raw["settings"]["redundancy"] > 0
+    assert model["budget_redundancy"] == raw["settings"]["budget_redundancy"] > 0
+    assert model["budget_margin"] == raw["settings"]["budget_margin"] > 0
     weights = dict(zip(NEWSRANK_FEATURES, model["weights"]))
     assert weights["log_position"] < 0 and weights["centrality"] > 0  # news puts what matters first and often
 
@@ -282,7 +286,8 @@ def test_newsrank_pinned_summaries_of_a_small_news_text():
     three = summarize(NEWS, None, "en", SummaryOptions(algorithm="newsrank", sentences=3))
     assert [s["index"] for s in three] == [1, 3, 4]
     budget = summarize(NEWS, None, "en", SummaryOptions(algorithm="newsrank", sentences=None, words=20))
-    assert [s["index"] for s in budget] == [1, 3]  # the model ranks 1 then 3: 10 + 17 words reach 20
+    # 10 + 17 + 7 words: without its longest sentence (17) it would fall short of 20; the lead is one of 35 words
+    assert [s["index"] for s in budget] == [1, 3, 6]
     one = summarize(NEWS, "Harlow Bridge talks fail", "en", SummaryOptions(algorithm="newsrank", sentences=1))
     assert [s["index"] for s in one] == [1]
 
@@ -303,6 +308,33 @@ def test_newsrank_ranks_the_window_by_the_model_then_the_rest_in_order():
     similarity = np.zeros((6, 6))
     similarity[1, 2] = similarity[2, 1] = 0.9  # 2 repeats 1: once 1 is taken it scores 2 - 2.0 * 0.9, below 0's 1
     assert list(np.argsort(-summarizer.ratings(features, similarity, 3))) == [1, 0, 2, 3, 4, 5]
+
+
+def test_newsrank_fills_a_word_budget_with_the_subset_of_the_best_expected_f1():
+    import numpy as np
+
+    from tasks.summarizers import NEWSRANK_FEATURES, LearnedLeadSummarizer
+
+    width = len(NEWSRANK_FEATURES)
+    model = {"features": NEWSRANK_FEATURES, "mean": np.zeros(width), "scale": np.ones(width),
+             "weights": 3 * np.eye(width)[NEWSRANK_FEATURES.index("number")], "intercept": 0.0, "window": 4,
+             "budget_redundancy": 0.0, "budget_margin": 0.1}
+    features = np.zeros((5, width))
+    features[:, NEWSRANK_FEATURES.index("number")] = [0, 1, 1, 0, 1]  # probabilities 0.5, 0.95, 0.95, 0.5
+    words = np.array([30, 8, 9, 12, 5])
+
+    def order(summarizer, similarity=np.zeros((5, 5)), budget=15):
+        return list(np.argsort(-summarizer.budget_ratings(features, similarity, words, budget)))
+
+    # the lead's subset is sentence 0 alone: 0.5 * 30 / (30 + 15) = 0.33; sentences 1 and 2 reach 15 words with
+    # 0.95 * 17 / (17 + 15) = 0.50, the best; 1, 2 and 3 would not need all three; 4 is outside the window
+    assert order(LearnedLeadSummarizer(str, model=model)) == [1, 2, 0, 3, 4]  # the longer of the two last
+    assert order(LearnedLeadSummarizer(str, model={**model, "budget_margin": 0.2})) == [0, 1, 2, 3, 4]
+    similarity = np.zeros((5, 5))
+    similarity[1, 2] = similarity[2, 1] = 1.0  # 2 repeats 1: half a cosine per sentence costs them 0.25
+    repeating = LearnedLeadSummarizer(str, model={**model, "budget_redundancy": 0.5})
+    assert order(repeating, similarity) == [2, 0, 1, 3, 4]  # 0 and 2: (15 + 0.95 * 9) / (39 + 15) = 0.44
+    assert order(repeating, similarity, budget=100) == [0, 1, 2, 3, 4]  # the window cannot fill it: the lead
 
 
 def test_newsrank_features_use_word_frequencies_and_fall_back_without_them():
@@ -346,11 +378,8 @@ def test_newsrank_is_deterministic_over_a_corpus():
 
 def test_newsrank_keeps_the_lead_unless_its_choice_beats_as_many_first_sentences_by_the_margin():
     import numpy as np
-    from sumy.models.dom import Sentence
 
-    from tasks.language import WordTokenizer
-    from tasks.summarizers import NEWSRANK_FEATURES, LearnedLeadSummarizer, lead_length
-    from tasks.summary_options import WordBudget
+    from tasks.summarizers import NEWSRANK_FEATURES, LearnedLeadSummarizer
 
     width = len(NEWSRANK_FEATURES)
     model = {"features": NEWSRANK_FEATURES, "mean": np.zeros(width), "scale": np.ones(width),
@@ -363,13 +392,6 @@ def test_newsrank_keeps_the_lead_unless_its_choice_beats_as_many_first_sentences
     assert list(np.argsort(-confident.ratings(features, np.zeros((6, 6)), 2))) == [1, 2, 0, 3, 4, 5]
     unsure = LearnedLeadSummarizer(str, model={**model, "lead_margin": 1.5})
     assert list(np.argsort(-unsure.ratings(features, np.zeros((6, 6)), 2))) == [0, 1, 2, 3, 4, 5]
-    # the lead's length is what the summary's length takes from the document's first sentences
-    tokenizer = WordTokenizer("english")
-    sentences = [Sentence(text, tokenizer) for text in ("One two three four five.", "Six seven eight nine ten.",
-                                                        "Eleven twelve.")]
-    assert lead_length(sentences, 2) == 2
-    assert lead_length(sentences, WordBudget(6)) == 2  # five words, then ten: the budget is reached
-    assert lead_length(sentences, WordBudget(50)) == 3
 
 
 def test_faster_lsa_and_edmundson_compute_what_sumys_own_do(seed_text):
