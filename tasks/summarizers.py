@@ -434,13 +434,14 @@ class LearnedLeadSummarizer(TermSummarizer):
     def budget_ratings(self, features: np.ndarray, similarity: np.ndarray, words: np.ndarray, budget: int
                        ) -> np.ndarray:
         """Ratings for a summary of whole sentences that reaches `budget` words: of the window's subsets that reach
-        it with no sentence to spare, the one with the best expected F1, estimated as its sentences' words weighted
-        by the model's probability, over its words plus the budget (a longer summary must earn its length), less
-        `budget_redundancy` times the tf-idf cosines between its sentences per sentence; taken first (its longest
-        sentence last, so that sumy's cut takes exactly these), then the rest in document order. Unless it beats
-        the lead's own subset (the first sentences until the budget) by `budget_margin`, the summary is the lead.
-        Picking sentences one at a time instead, as for a number of sentences, overshoots the budget by whatever
-        the last one holds, which costs precision; this weighs each subset's length as a whole."""
+        it and would fall short of it without their longest sentence (so that sumy's cut, given that one last,
+        takes exactly these), and hold no sentence without words, the one with the best expected F1, estimated as
+        its sentences' words weighted by the model's probability, over its words plus the budget (a longer summary
+        must earn its length), less `budget_redundancy` times the tf-idf cosines between its sentences per
+        sentence; taken first, then the rest in document order. Unless it beats the lead's own subset (the first
+        sentences until the budget) by `budget_margin`, the summary is the lead. Picking sentences one at a time
+        instead, as for a number of sentences, overshoots the budget by whatever the last one holds, which costs
+        precision; this weighs each subset's length as a whole."""
         count, window = len(features), min(len(features), int(self.model["window"]))
         reached = np.cumsum(words[:window]) >= budget
         if not reached.any():  # the window holds fewer words than the budget: the lead, and more of it
@@ -452,11 +453,13 @@ class LearnedLeadSummarizer(TermSummarizer):
         pairs = np.einsum("si,ij,sj->s", subsets, similarity[:window, :window], subsets) / 2
         values = (subsets @ (probability * words[:window]) / (totals + budget)
                   - self.model["budget_redundancy"] * pairs / subsets.sum(axis=1))
-        values[(totals < budget) | (totals - longest >= budget)] = -np.inf
         lead = int(np.argmax(reached)) + 1
         lead_row = sum(math.comb(window, size) for size in range(1, lead))  # the first subset of the lead's size
+        lead_value = values[lead_row]
+        # a sentence without words adds nothing but would thin the redundancy cost per sentence
+        values[(totals < budget) | (totals - longest >= budget) | (subsets @ (words[:window] == 0) > 0)] = -np.inf
         best = int(np.argmax(values))
-        if values[best] - values[lead_row] < self.model["budget_margin"]:
+        if values[best] - lead_value < self.model["budget_margin"]:
             return in_order(range(count), count)
         chosen = sorted(np.flatnonzero(subsets[best]).tolist(), key=lambda index: words[index])
         return in_order(chosen, count)

@@ -335,6 +335,11 @@ def test_newsrank_fills_a_word_budget_with_the_subset_of_the_best_expected_f1():
     repeating = LearnedLeadSummarizer(str, model={**model, "budget_redundancy": 0.5})
     assert order(repeating, similarity) == [2, 0, 1, 3, 4]  # 0 and 2: (15 + 0.95 * 9) / (39 + 15) = 0.44
     assert order(repeating, similarity, budget=100) == [0, 1, 2, 3, 4]  # the window cannot fill it: the lead
+    # a sentence without words would thin the cost of 0 and 1 repeating each other (0.8 / 3 instead of 0.8 / 2)
+    padded = LearnedLeadSummarizer(str, model={**model, "window": 3, "budget_redundancy": 0.5, "budget_margin": 0.05})
+    similarity = np.zeros((3, 3))
+    similarity[0, 1] = similarity[1, 0] = 0.8
+    assert list(np.argsort(-padded.budget_ratings(features[:3], similarity, np.array([20, 20, 0]), 30))) == [0, 1, 2]
 
 
 def test_newsrank_features_use_word_frequencies_and_fall_back_without_them():
