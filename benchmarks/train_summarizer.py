@@ -91,6 +91,10 @@ class Document:
             self.scores[chosen] = summary_scores(self.scorer, [self.sentences[index] for index in chosen])
         return self.scores[chosen]
 
+    def scored_at_budget(self, algorithm: str) -> np.ndarray:
+        """`scored` for a summary of the references' word count."""
+        return self.scored(SummaryOptions(algorithm, sentences=None, words=self.budget))
+
 
 def summary_scores(scorer: DocumentScorer, sentences: list[str]) -> np.ndarray:
     """ROUGE-1/2/Lsum F1 in points of a summary (sentences) against a document's references (mean); one scorer per
@@ -167,8 +171,7 @@ def differences(documents: list[Document], model: dict, word_budgets: bool = Tru
         if not word_budgets:
             rows.append(three - lead3)
             continue
-        words = document.scored(SummaryOptions("newsrank", sentences=None, words=document.budget))
-        lead_words = document.scored(SummaryOptions("lead", sentences=None, words=document.budget))
+        words, lead_words = document.scored_at_budget("newsrank"), document.scored_at_budget("lead")
         rows.append(np.concatenate([three - lead3, words - lead3, words - lead_words]))
     return np.array(rows)
 
@@ -176,8 +179,7 @@ def differences(documents: list[Document], model: dict, word_budgets: bool = Tru
 def budget_differences(documents: list[Document], model: dict) -> np.ndarray:
     """Per document, newsrank (this model) minus lead, both at the reference's word count (ROUGE-1, -2, -Lsum)."""
     summarize_module.ALGORITHMS["newsrank"] = partial(LearnedLeadSummarizer, model=model)
-    return np.array([document.scored(SummaryOptions("newsrank", sentences=None, words=document.budget))
-                     - document.scored(SummaryOptions("lead", sentences=None, words=document.budget))
+    return np.array([document.scored_at_budget("newsrank") - document.scored_at_budget("lead")
                      for document in documents])
 
 

@@ -29,7 +29,6 @@ from sumy.summarizers.lsa import LsaSummarizer
 from sumy.summarizers.reduction import ReductionSummarizer
 from sumy.summarizers.text_rank import TextRankSummarizer
 
-from tasks.language import word_count
 from tasks.summary_options import WordBudget
 
 
@@ -103,7 +102,7 @@ class BoundedKLSummarizer(KLSummarizer):
             del remaining_words[best]
             summary.append(sentence)
             ratings[sentence] = -len(ratings)
-            summary_words += word_count(str(sentence))
+            summary_words += WordBudget.sentence_words(sentence)
         return ratings
 
 
@@ -357,7 +356,7 @@ class LearnedLeadSummarizer(TermSummarizer):
         sentences = document.sentences
         features, similarity = self.analysed(sentences)
         if isinstance(sentences_count, WordBudget):
-            words = np.array([word_count(str(sentence)) for sentence in sentences])
+            words = np.array([sentences_count.sentence_words(sentence) for sentence in sentences])
             ratings = self.budget_ratings(features, similarity, words, sentences_count.words)
         else:
             ratings = self.ratings(features, similarity, sentences_count)

@@ -24,13 +24,18 @@ class WordBudget:
         """Whether a summary of `words` words is complete: no further sentence is added to it."""
         return words >= self.words
 
+    @staticmethod
+    def sentence_words(sentence) -> int:
+        """A sentence's words as the budget counts them (a summarizer that plans for the cut counts the same)."""
+        return word_count(str(sentence))
+
     def __call__(self, ranked):
         chosen, total = [], 0
         for info in ranked:
             if self.reached(total):
                 break
             chosen.append(info)
-            total += word_count(str(info.sentence))
+            total += self.sentence_words(info.sentence)
         return chosen
 
 
