@@ -1,5 +1,6 @@
-"""`seed-digest run`: an ad hoc run of the flow, on a temporary Prefect server of its own unless PREFECT_API_URL
-names one, with a progress bar; `evaluate` (a flow run only with PREFECT_API_URL) and `serve`."""
+"""`seed-digest run`: an ad hoc run of the flow, on a temporary Prefect server of its own unless Prefect has an API
+configured (PREFECT_API_URL, in the environment or the active profile), with a progress bar; `evaluate` (a flow
+run only with a configured API) and `serve`."""
 
 import argparse
 import atexit
@@ -62,10 +63,11 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--algorithms", help="comma-separated summarizers (default: all)")
     evaluate.add_argument("--language", help="ISO 639 code (en, de, ...) for every document instead of detecting it")
     evaluate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default: 1000)")
-    evaluate.add_argument("--verbose", action="store_true", help="show Prefect's logs (with PREFECT_API_URL: without, "
-                                                                 "no Prefect server is used)")
+    evaluate.add_argument("--verbose", action="store_true", help="show Prefect's logs (with a Prefect API "
+                                                                 "configured: without, no Prefect server is used)")
     serve = commands.add_parser("serve", help="serve prefect.yaml's deployments and schedules from this process "
-                                              "(needs PREFECT_API_URL of a running server)")
+                                              "(needs a running server's API: PREFECT_API_URL, in the environment "
+                                              "or the active Prefect profile)")
     serve.add_argument("--prefect-yaml", default="prefect.yaml", help="deployments to serve (default: prefect.yaml)")
     serve.add_argument("--verbose", action="store_true", help="show Prefect's logs")
     return root
@@ -97,19 +99,39 @@ def served_deployments(prefect_yaml: str) -> list:
     return deployments
 
 
-def api_named() -> bool:
-    """Whether PREFECT_API_URL names the Prefect server a command's flow runs go to."""
-    return bool(os.environ.get("PREFECT_API_URL"))
+def configured_api_url() -> str | None:
+    """The Prefect API a command's flow runs go to, as Prefect's settings resolve it: PREFECT_API_URL in the
+    environment, else in the active profile (`prefect config set`, `prefect cloud login`), a prefect.toml or a
+    .env file. None when none is configured."""
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url
 
 
 def temporary_server(show_logs: bool) -> TemporaryServer | None:
-    """A temporary Prefect server for this command, booting from now on, unless PREFECT_API_URL names one."""
-    if api_named():
+    """A temporary Prefect server for this command, held (flows/server.py), booting from now on, unless the
+    environment names an API; `server_of_run` releases it or stops it."""
+    if os.environ.get("PREFECT_API_URL"):
         return None
-    server = TemporaryServer(show_logs)
+    server = TemporaryServer(show_logs, held=True)
     # At exit Prefect sends its last events and logs: registered before Prefect's own exit handlers, the server
     # stops after them (they run last registered first).
     atexit.register(server.stop)
+    return server
+
+
+def server_of_run(server: TemporaryServer | None) -> TemporaryServer | None:
+    """The held temporary server, released, if Prefect has no API configured; else stopped, before it opened
+    anything, and None: the run goes to the configured API."""
+    if server is None:
+        return None
+    if configured_api_url():
+        server.stop()
+        return None
+    server.release()
+    from prefect.context import refresh_global_settings_context
+
+    refresh_global_settings_context()  # Prefect's settings, loaded to learn that no API was set, take the server's
     return server
 
 
@@ -140,8 +162,8 @@ def flow_run_settings(server: TemporaryServer | None):
 
 
 def run_evaluation(args, console) -> int:
-    """With PREFECT_API_URL, the evaluation is a flow run on that server; without, its steps run on the worker
-    pool alone (flows/evaluation.py), with no temporary server to wait for."""
+    """With a Prefect API configured, the evaluation is a flow run on that server; without, its steps run on the
+    worker pool alone (flows/evaluation.py), with no temporary server to wait for."""
     from flows.evaluation import evaluate_on_workers, evaluation_options, pool_size
     from tasks.evaluate import load_corpus
 
@@ -154,7 +176,8 @@ def run_evaluation(args, console) -> int:
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
-    if not api_named():
+    start_workers(None, pool_size(documents.height))  # they import while Prefect's settings load, for the API
+    if not configured_api_url():
         try:
             print(evaluate_on_workers(args.corpus, documents, args.data, options))
         except Exception as error:  # noqa: BLE001 - one line, as a failed flow run is told
@@ -163,7 +186,6 @@ def run_evaluation(args, console) -> int:
         return 0
     from flows.evaluate import evaluate
 
-    start_workers(None, pool_size(documents.height))
     state = evaluate(corpus=args.corpus, data_dir=args.data, algorithms=algorithms, language=args.language,
                      resamples=args.resamples, return_state=True)
     if state.is_failed():
@@ -229,6 +251,7 @@ def run_command(args, console) -> int:
         status, message = answer
         console.print(message)
         return status
+    server = server_of_run(server)
     signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: Prefect records the run as crashed, the workers are killed
     try:
         return run_flow(args, console, server, length)

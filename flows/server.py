@@ -73,11 +73,15 @@ class TemporaryServer:
     temporary server runs it (no UI), in a process of its own (`serve` below), with PREFECT_API_URL pointing at it
     for this process and its children.
 
+    A `held` server loads Prefect's server code and waits for `release()` before it opens Prefect's database: the
+    command starts it first, to boot while it learns whether Prefect already has an API configured (a profile's),
+    and stops it if so, before it has touched anything. Otherwise it is released at once.
+
     Unless `show_logs`, its output goes to a temporary file, not the command's terminal: its stop cancels the
     services' last database writes, which Prefect logs with tracebacks after the command's own last line. The
     file's end is told if the server fails to start."""
 
-    def __init__(self, show_logs: bool = False):
+    def __init__(self, show_logs: bool = False, held: bool = False):
         self.port = _free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         environment = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # a server of one command; offline, it logs errors
@@ -87,8 +91,19 @@ class TemporaryServer:
         self.output = None if show_logs else tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "flows.server", str(self.port)],
-            env=environment, stdin=subprocess.DEVNULL, stdout=self.output, stderr=self.output,
+            env=environment, stdin=subprocess.PIPE, stdout=self.output, stderr=self.output,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        if not held:
+            self.release()
+
+    def release(self) -> None:
+        """Let the server go on to its database and port, and point PREFECT_API_URL at it (the environment: a
+        process that has loaded Prefect's settings already refreshes them)."""
+        try:
+            self.process.stdin.write(RELEASE)
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass  # it has exited: wait() tells why
         os.environ["PREFECT_API_URL"] = self.api_url
 
     def wait(self) -> None:
@@ -116,6 +131,8 @@ class TemporaryServer:
         return ":\n" + "\n".join(tail) if tail else ""
 
     def stop(self) -> None:
+        if self.process.stdin and not self.process.stdin.closed:
+            self.process.stdin.close()  # a held server exits on its own, having opened nothing
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -195,16 +212,23 @@ class ApiWatch:
             time.sleep(API_CHECK_SECONDS)
 
 
+RELEASE = b"serve\n"
+
+
 def serve(port: int) -> None:
     """The temporary server's process (`python -m flows.server PORT`): Prefect's app under uvicorn on loopback, as
     Prefect's own temporary server runs it, with the collector paused while Prefect's server code loads and builds
     the app. Pydantic's models make hundreds of thousands of objects there, which the collector walked again and
-    again (a fifth of the boot's CPU); frozen once built, they are not walked again while the server answers."""
+    again (a fifth of the boot's CPU); frozen once built, they are not walked again while the server answers.
+    It goes on to open Prefect's database and its port only once its command releases it (on its standard
+    input)."""
     gc.disable()
     import uvicorn
     from prefect.server.api.server import create_app
 
-    app = create_app()
+    app = create_app()  # Prefect's database is first opened by the app's start, in uvicorn.run
+    if sys.stdin.buffer.readline() != RELEASE:
+        return  # the command has a Prefect API of its own, or ended
     gc.freeze()
     gc.enable()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", lifespan="on")

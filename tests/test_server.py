@@ -112,6 +112,36 @@ def test_deployed_flow_runs_on_a_worker_and_writes_parquet(server, tmp_path):
     assert pl.read_parquet(data / "runs" / "*" / "*.parquet")["flow_run_id"].to_list() == [run["id"]]
 
 
+def test_an_ad_hoc_run_goes_to_the_api_of_the_active_prefect_profile(server, tmp_path):
+    """`prefect config set PREFECT_API_URL=...` (or `prefect cloud login`) configures the API in a profile, not in
+    the environment: the command's run and evaluation go there, and its temporary server, started while it looked,
+    stops before it has made a database."""
+    home, seeds, data = tmp_path / "home", tmp_path / "seeds", tmp_path / "data"
+    home.mkdir()
+    (home / "profiles.toml").write_text(f'active = "team"\n[profiles.team]\nPREFECT_API_URL = '
+                                        f'"{server["PREFECT_API_URL"]}"\n', encoding="utf-8")
+    env = {key: value for key, value in server.items() if key != "PREFECT_API_URL"} | {"PREFECT_HOME": str(home)}
+    seeds.mkdir()
+    (seeds / "seed.txt").write_bytes(SEED.read_bytes())
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds), "--data", str(data),
+                           "--no-progress"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    flow_run_id = pl.read_parquet(data / "runs" / "*" / "*.parquet")["flow_run_id"].item()
+    assert api(server, "GET", f"/flow_runs/{flow_run_id}")["state"]["type"] == "COMPLETED"
+    assert not list(home.glob("*.db"))  # no temporary server opened a database in the command's home
+
+    corpus = tmp_path / "one.jsonl"
+    corpus.write_text(json.dumps({"id": "d1", "text": SEED.read_text(encoding="utf-8"), "reference": "A line."}) + "\n",
+                      encoding="utf-8")
+    evaluations = {"flows": {"name": {"any_": ["seed-digest-evaluate"]}}}
+    before = api(server, "POST", "/flow_runs/count", evaluations)
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "evaluate", "--corpus", str(corpus), "--data",
+                           str(tmp_path / "evaluation"), "--algorithms", "lead", "--resamples", "10"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert api(server, "POST", "/flow_runs/count", evaluations) == before + 1
+
+
 def final_state(env: dict, flow_run_id: str, seconds: float = 300) -> dict:
     """The flow run's state once it has finished (completed, failed or crashed), within `seconds`."""
     deadline = time.monotonic() + seconds
