@@ -1,6 +1,6 @@
-"""`seed-digest run`: an ad hoc run of the flow, on a temporary Prefect server of its own unless Prefect has an API
-configured (PREFECT_API_URL, in the environment or the active profile), with a progress bar; `evaluate` (a flow
-run only with a configured API) and `serve`."""
+"""`seed-digest run`: an ad hoc run of the flow, on a temporary Prefect server of its own unless Prefect's settings
+name an API (PREFECT_API_URL: in the environment, a .env, prefect.toml or pyproject.toml, or the active profile),
+with a progress bar; `evaluate` (a flow run only with a configured API) and `serve`."""
 
 import argparse
 import atexit
@@ -101,8 +101,8 @@ def served_deployments(prefect_yaml: str) -> list:
 
 def configured_api_url() -> str | None:
     """The Prefect API a command's flow runs go to, as Prefect's settings resolve it: PREFECT_API_URL in the
-    environment, else in the active profile (`prefect config set`, `prefect cloud login`), a prefect.toml or a
-    .env file. None when none is configured."""
+    environment, else in a .env, prefect.toml or pyproject.toml ([tool.prefect]) here, else in the active profile
+    (`prefect config set`, `prefect cloud login`). None when none is configured."""
     from prefect.settings import get_current_settings
 
     return get_current_settings().api.url
@@ -186,10 +186,14 @@ def run_evaluation(args, console) -> int:
         return 0
     from flows.evaluate import evaluate
 
-    state = evaluate(corpus=args.corpus, data_dir=args.data, algorithms=algorithms, language=args.language,
-                     resamples=args.resamples, return_state=True)
+    try:
+        state = evaluate(corpus=args.corpus, data_dir=args.data, algorithms=algorithms, language=args.language,
+                         resamples=args.resamples, return_state=True)
+    except Exception as error:  # noqa: BLE001 - Prefect could not even start or end the flow run
+        console.print(f"[red]error:[/red] {failure(error, EVALUATION_UNFINISHED)}")
+        return 1
     if state.is_failed():
-        console.print(f"[red]error:[/red] {state.result(raise_on_failure=False)}")
+        console.print(f"[red]error:[/red] {failure(state.result(raise_on_failure=False), EVALUATION_UNFINISHED)}")
         return 1
     print(state.result())
     return 0
@@ -251,10 +255,9 @@ def run_command(args, console) -> int:
         status, message = answer
         console.print(message)
         return status
-    server = server_of_run(server)
     signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: Prefect records the run as crashed, the workers are killed
     try:
-        return run_flow(args, console, server, length)
+        return run_flow(args, console, server_of_run(server), length)
     except KeyboardInterrupt:
         console.print("stopped: a run stopped before its commit leaves nothing in the tables (the next run "
                       "removes what it had staged)")
@@ -317,15 +320,21 @@ def answer_without_prefect(args) -> tuple[int, str] | None:
     return None
 
 
-def failure(error: BaseException) -> str:
-    """A failed run's message; a lost Prefect API is said as such (Prefect says "Connection refused")."""
+RUN_UNFINISHED = ("Whatever the run had not committed (a run is in the tables only with its row in runs/) is removed "
+                  "by the next run: run it again once the server answers.")
+EVALUATION_UNFINISHED = "Run it again once the server answers."
+
+
+def failure(error: BaseException, unfinished: str = RUN_UNFINISHED) -> str:
+    """A failed flow run's message; a Prefect API that does not answer is said as such, with where it was named
+    (Prefect says "Connection refused"), and what became of the unfinished work."""
     import httpx
     from prefect.settings import PREFECT_API_URL
 
     if isinstance(error, httpx.TransportError) or "Failed to reach API" in str(error):
-        return (f"lost the Prefect API at {PREFECT_API_URL.value()} ({error}). Whatever the run had not committed "
-                "(a run is in the tables only with its row in runs/) is removed by the next run: run it again once "
-                "the server answers.")
+        return (f"no answer from the Prefect API at {PREFECT_API_URL.value()}, which Prefect's settings name (the "
+                f"environment; a .env, prefect.toml or pyproject.toml here; or the active profile) ({error}). "
+                f"{unfinished}")
     return str(error)
 
 

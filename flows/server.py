@@ -132,7 +132,7 @@ class TemporaryServer:
 
     def stop(self) -> None:
         if self.process.stdin and not self.process.stdin.closed:
-            self.process.stdin.close()  # a held server exits on its own, having opened nothing
+            self.process.stdin.close()  # a held server's: our end of its input
         self.process.terminate()
         try:
             self.process.wait(timeout=10)

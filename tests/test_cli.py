@@ -178,6 +178,29 @@ def test_cli_evaluation_is_a_flow_run_on_the_server_prefect_api_url_names(tmp_pa
         assert any(run.parameters.get("corpus") == str(corpus) and run.state.is_completed() for run in runs)
 
 
+def test_an_api_that_the_prefect_profile_names_and_that_does_not_answer_is_told_in_one_line(tmp_path):
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    (home / "profiles.toml").write_text('active = "gone"\n[profiles.gone]\nPREFECT_API_URL = "http://127.0.0.1:9/api"\n',
+                                        encoding="utf-8")
+    env = {**os.environ, "PREFECT_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "seed.txt").write_bytes(SEED.read_bytes())
+    commands = {"run": ["run", "--source", str(seeds), "--data", str(tmp_path / "data"), "--no-progress"],
+                "evaluate": ["evaluate", "--corpus", str(one_document_corpus(tmp_path / "one.jsonl")), "--data",
+                             str(tmp_path / "evaluation"), "--algorithms", "lead"]}
+    for name, arguments in commands.items():
+        failed = subprocess.run([sys.executable, "-m", "flows.cli", *arguments], capture_output=True, text=True,
+                                env=env, timeout=600)
+        assert failed.returncode == 1, (name, failed.stderr)
+        assert "Traceback" not in failed.stderr, (name, failed.stderr)
+        assert failed.stderr.strip().splitlines()[-1].startswith(
+            "error: no answer from the Prefect API at http://127.0.0.1:9/api, which Prefect's settings name"), name
+    assert not list(home.glob("*.db"))  # the temporary server, held while the command looked, opened nothing
+
+
 def test_a_temporary_server_that_cannot_start_is_told_with_its_reason_and_no_traceback_of_ours(tmp_path):
     seeds, blocker = tmp_path / "seeds", tmp_path / "a-file"
     seeds.mkdir()

@@ -16,6 +16,7 @@ def started_run(tmp_path) -> tuple[subprocess.Popen, list[psutil.Process], list[
     seeds, data = tmp_path / "seeds", tmp_path / "data"
     write_articles(seeds, range(400))
     environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    environment["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # no API of a developer's profile
     command = [sys.executable, "-m", "flows.cli", "run", "--source", str(seeds), "--data", str(data),
                "--workers", "2", "--batch-size", "50", "--no-progress"]
     run = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
