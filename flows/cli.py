@@ -237,6 +237,16 @@ def run_command(args, console) -> int:
         return 0
     if args.command == "evaluate":
         return run_evaluation(args, console)
+    try:
+        return run_digest(args, console)
+    except KeyboardInterrupt:  # from the command's start: a traceback would say nothing more
+        console.print("stopped: a run stopped before its commit leaves nothing in the tables (the next run "
+                      "removes what it had staged)")
+        return 130
+
+
+def run_digest(args, console) -> int:
+    """`seed-digest run`: the options checked, what needs no flow run answered, else the flow run."""
     problem = option_problem(args)
     if problem:
         console.print(f"[red]error:[/red] {problem}")
@@ -256,12 +266,7 @@ def run_command(args, console) -> int:
         console.print(message)
         return status
     signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: Prefect records the run as crashed, the workers are killed
-    try:
-        return run_flow(args, console, server_of_run(server), length)
-    except KeyboardInterrupt:
-        console.print("stopped: a run stopped before its commit leaves nothing in the tables (the next run "
-                      "removes what it had staged)")
-        return 130
+    return run_flow(args, console, server_of_run(server), length)
 
 
 def _stop(signum, frame) -> None:
