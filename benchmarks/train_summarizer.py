@@ -159,11 +159,16 @@ def weighted(cnndm: list[Document], bbc: list[Document]) -> list[tuple[list[Docu
     return [(cnndm, 1.0), (bbc, BBC_SHARE * sum(1 for document in cnndm if document.label) / max(1, labelled))]
 
 
+def use_model(model: dict) -> None:
+    """Summaries by "newsrank" from here on use `model`, a candidate of the trainer's, not the shipped file."""
+    summarize_module.ALGORITHMS["newsrank"] = partial(LearnedLeadSummarizer, model=model)
+
+
 def differences(documents: list[Document], model: dict, word_budgets: bool = True) -> np.ndarray:
     """Per document, newsrank (this model) minus Lead-3 at three sentences and, with `word_budgets`, at the
     reference's word count, and minus lead at that word count (ROUGE-1, -2, -Lsum each), each document summarised
     as a run summarises it."""
-    summarize_module.ALGORITHMS["newsrank"] = partial(LearnedLeadSummarizer, model=model)
+    use_model(model)
     rows = []
     for document in documents:
         lead3 = document.scored(SummaryOptions("lead", SUMMARY_SENTENCES))
@@ -178,7 +183,7 @@ def differences(documents: list[Document], model: dict, word_budgets: bool = Tru
 
 def budget_differences(documents: list[Document], model: dict) -> np.ndarray:
     """Per document, newsrank (this model) minus lead, both at the reference's word count (ROUGE-1, -2, -Lsum)."""
-    summarize_module.ALGORITHMS["newsrank"] = partial(LearnedLeadSummarizer, model=model)
+    use_model(model)
     return np.array([document.scored_at_budget("newsrank") - document.scored_at_budget("lead")
                      for document in documents])
 
