@@ -5,16 +5,17 @@
 
 Writes each corpus with ../shared/tools/scale_corpus.py (or materialises a JSON Lines corpus as .txt files),
 then runs, each in its own process, side by side:
-  flow        `seed-digest run` (its temporary Prefect server, worker pool, all stages, Parquet written)
+  run         `seed-digest run` with no Prefect API configured (worker pool, all stages, Parquet written; the
+              steps handed to the pool by threads of the command, without Prefect)
   again       the same command once more: nothing new
   plain loop  read each file, sumy PlaintextParser + LexRank (3 sentences), nothing else
-  served      `seed-digest run` into a new data folder against a Prefect server that was already running
-              and had served a run (PREFECT_API_URL, as a scheduled run has it): the command without the
-              temporary server's boot, which is timed on its own
+  flow run    `seed-digest run` into a new data folder against a `prefect server start` that was already running
+              and had served a run (PREFECT_API_URL, as a scheduled run has it): a Prefect flow run, each batch a
+              task run
 and prints seconds, documents per second, their ratio, peak memory of the whole process tree (RSS summed over
 its processes, every 0.1 s; and PSS, which counts a shared page once, every second), the stage functions' own
-seconds (summed over batches and workers) and the seconds outside the flow run's body (Prefect's start-up,
-flow-run bookkeeping and shut-down).
+seconds (summed over batches and workers) and the seconds outside the run's body (start-up, listing, shut-down;
+for the flow run also Prefect's flow-run bookkeeping: an upper bound on Prefect's share).
 """
 
 import argparse
@@ -28,7 +29,6 @@ from pathlib import Path
 
 import polars as pl
 
-from flows.server import TemporaryServer
 
 REPO = Path(__file__).resolve().parent.parent
 SCALE_CORPUS = REPO.parent / "shared" / "tools" / "scale_corpus.py"
@@ -97,7 +97,7 @@ def memory_kib(pids: list[int], field: str, source: str) -> int:
 
 
 def body_seconds(data: Path) -> float:
-    """The flow run body's seconds, from the run's row (its start to its commit)."""
+    """The run body's seconds, from the run's row (its start to its commit)."""
     run = pl.read_parquet(data / "runs" / "*" / "*.parquet").row(0, named=True)
     return (run["finished_at"] - run["started_at"]).total_seconds()
 
@@ -124,17 +124,21 @@ def measure(command: list[str]) -> tuple[float, int, int]:
 
 
 def run_corpus(seeds: Path, data: Path, documents: int, workers: int) -> None:
-    flow_seconds, flow_rss, flow_pss = measure([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds),
+    run_seconds, run_rss, run_pss = measure([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds),
                                                 "--data", str(data), "--workers", str(workers), "--no-progress"])
     again_seconds, _, _ = measure([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds),
                                    "--data", str(data), "--no-progress"])
     run = pl.read_parquet(data / "runs" / "*" / "*.parquet").row(0, named=True)
     loop_seconds, loop_rss, loop_pss = measure([sys.executable, "-c", PLAIN_LOOP, str(seeds)])
-    booting = time.perf_counter()
-    server = TemporaryServer()  # sets PREFECT_API_URL for the commands started from here on
+    sys.path.insert(0, str(REPO))
+    from tests.test_server import RealServer  # `prefect server start` on a loopback port, as the tests run it
+
+    home = data.with_name("prefect-home")
+    home.mkdir()
+    server = RealServer(home)
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.env["PREFECT_API_URL"]  # for the commands started from here on
     try:
-        server.wait()
-        boot_seconds = time.perf_counter() - booting  # nothing else runs: the temporary server's boot alone
         # A running server has served runs before: the first requests of its life (FastAPI builds its routes on
         # the first call, about 0.8 s here) are paid by a small run of the bundled seed, not by the measured one.
         measure([sys.executable, "-m", "flows.cli", "run", "--source", "seeds", "--data", str(data.with_name("first")),
@@ -148,24 +152,24 @@ def run_corpus(seeds: Path, data: Path, documents: int, workers: int) -> None:
     served_outside = served_seconds - body_seconds(data.with_name("served"))
     stages = run["stage_seconds"]
     body = body_seconds(data)
-    print(f"{documents} files; workers: {workers}; cores: {os.cpu_count()}; flow: {run['documents']} documents, "
+    print(f"{documents} files; workers: {workers}; cores: {os.cpu_count()}; run: {run['documents']} documents, "
           f"{run['duplicates']} duplicates, {run['rejects']} rejects, {run['summaries']} summaries")
     print(f"{'':<34}{'seconds':>9}{'docs/s':>9}{'peak RSS MiB':>14}{'peak PSS MiB':>14}")
-    print(f"{'flow, whole command':<34}{flow_seconds:>9.1f}{documents / flow_seconds:>9.1f}{flow_rss / 1024:>14.0f}"
-          f"{flow_pss / 1024:>14.0f}")
+    print(f"{'run, whole command':<34}{run_seconds:>9.1f}{documents / run_seconds:>9.1f}{run_rss / 1024:>14.0f}"
+          f"{run_pss / 1024:>14.0f}")
     print(f"{'plain sumy loop':<34}{loop_seconds:>9.1f}{documents / loop_seconds:>9.1f}{loop_rss / 1024:>14.0f}"
           f"{loop_pss / 1024:>14.0f}")
-    print(f"{'flow, against a running server':<34}{served_seconds:>9.1f}{documents / served_seconds:>9.1f}"
+    print(f"{'flow run, on a running server':<34}{served_seconds:>9.1f}{documents / served_seconds:>9.1f}"
           f"{served_rss / 1024:>14.0f}{served_pss / 1024:>14.0f}   (the server's own memory not counted)")
-    print(f"{'ratio (flow docs/s / loop docs/s)':<34}{loop_seconds / flow_seconds:>18.2f}"
-          f"   against a running server {loop_seconds / served_seconds:.2f}")
+    print(f"{'ratio (run docs/s / loop docs/s)':<34}{loop_seconds / run_seconds:>18.2f}"
+          f"   flow run on a running server {loop_seconds / served_seconds:.2f}")
     print(f"{'nothing new, whole command':<34}{again_seconds:>9.1f}")
-    outside = flow_seconds - body
-    print(f"flow run body {body:.1f} s; outside it (Prefect start-up, bookkeeping, shut-down) {outside:.1f} s = "
-          f"{100 * outside / flow_seconds:.0f} % of the command; against a running server {served_outside:.1f} s = "
-          f"{100 * served_outside / served_seconds:.0f} %")
-    print(f"the temporary server's boot alone (start to its first answer, nothing else running) {boot_seconds:.1f} s "
-          f"= {100 * boot_seconds / flow_seconds:.0f} % of the whole command")
+    outside = run_seconds - body
+    print(f"run body {body:.1f} s; outside it (start-up, listing, shut-down) {outside:.1f} s = "
+          f"{100 * outside / run_seconds:.0f} % of the command")
+    print(f"flow run on a running server: body {served_seconds - served_outside:.1f} s; outside it (start-up, "
+          f"listing, Prefect's flow-run bookkeeping, shut-down) {served_outside:.1f} s = "
+          f"{100 * served_outside / served_seconds:.0f} % of the command")
     print("stage functions' own seconds, summed over batches and workers: "
           + ", ".join(f"{name} {seconds:.1f}" for name, seconds in stages.items() if seconds is not None))
 

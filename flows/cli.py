@@ -1,6 +1,6 @@
-"""`seed-digest run`: an ad hoc run of the flow, on a temporary Prefect server of its own unless Prefect's settings
-name an API (PREFECT_API_URL: in the environment, a .env, prefect.toml or pyproject.toml, or the active profile),
-with a progress bar; `evaluate` (a flow run only with a configured API) and `serve`."""
+"""`seed-digest run`: an ad hoc run, with a progress bar: a flow run on the Prefect API that Prefect's settings name
+(PREFECT_API_URL: in the environment, a .env, prefect.toml or pyproject.toml, or the active profile), or, when they
+name none, the same steps without Prefect; `evaluate` (likewise) and `serve`."""
 
 import argparse
 import atexit
@@ -8,16 +8,11 @@ import gc
 import os
 import signal
 import sys
-from contextlib import nullcontext
 from pathlib import Path
-
-from flows.server import ServerFailed, TemporaryServer
 
 # Quiet, offline-friendly Prefect defaults for a terminal run; anything the user set wins.
 PREFECT_DEFAULTS = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",  # the first start migrates a new database
     "PREFECT_LOGGING_LEVEL": "CRITICAL",
     "PREFECT_INTERNAL_LOGGING_LEVEL": "CRITICAL",  # its services' retries (events, logs) while an API is away
 }
@@ -55,7 +50,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--lock-timeout", type=float, default=0.0,
                      help="seconds to wait for another run on the same data folder (default: fail at once)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--verbose", action="store_true", help="show Prefect's logs")
+    run.add_argument("--verbose", action="store_true", help="show the run's logs (Prefect's too, with a Prefect API "
+                                                            "configured)")
     evaluate = commands.add_parser("evaluate", help="ROUGE of the summarizers on a JSON Lines corpus with "
                                                     "reference summaries, beside Lead-3")
     evaluate.add_argument("--corpus", required=True, help="JSON Lines: id, text, reference (one sentence a line)")
@@ -64,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--language", help="ISO 639 code (en, de, ...) for every document instead of detecting it")
     evaluate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default: 1000)")
     evaluate.add_argument("--verbose", action="store_true", help="show Prefect's logs (with a Prefect API "
-                                                                 "configured: without, no Prefect server is used)")
+                                                                 "configured: without, Prefect is not used)")
     serve = commands.add_parser("serve", help="serve prefect.yaml's deployments and schedules from this process "
                                               "(needs a running server's API: PREFECT_API_URL, in the environment "
                                               "or the active Prefect profile)")
@@ -108,62 +104,10 @@ def configured_api_url() -> str | None:
     return get_current_settings().api.url
 
 
-def temporary_server(show_logs: bool) -> TemporaryServer | None:
-    """A temporary Prefect server for this command, held (flows/server.py), booting from now on, unless the
-    environment names an API; `server_of_run` releases it or stops it."""
-    if os.environ.get("PREFECT_API_URL"):
-        return None
-    server = TemporaryServer(show_logs, held=True)
-    # At exit Prefect sends its last events and logs: registered before Prefect's own exit handlers, the server
-    # stops after them (they run last registered first).
-    atexit.register(server.stop)
-    return server
-
-
-def server_of_run(server: TemporaryServer | None) -> TemporaryServer | None:
-    """The held temporary server, released, if Prefect has no API configured; else stopped, before it opened
-    anything, and None: the run goes to the configured API."""
-    if server is None:
-        return None
-    if configured_api_url():
-        server.stop()
-        return None
-    server.release()
-    from prefect.context import refresh_global_settings_context
-
-    refresh_global_settings_context()  # Prefect's settings, loaded to learn that no API was set, take the server's
-    return server
-
-
-def start_workers(server: TemporaryServer | None, count: int | None, dask_address: str | None = None) -> None:
-    """The local worker pool, which imports the stage libraries while the command waits for its server to answer
-    (at a lower priority than the server's boot, which is what the command waits for), then the server."""
-    from flows.compute import prestart
-
-    prestart(count, dask_address)
-    if server is not None:
-        # What Prefect's flow call imports as the run starts (0.4 s): FastAPI's encoders for the parameters, the
-        # flow engine, the graph visualisation (Graphviz). Loaded during the wait instead of after it.
-        import fastapi.encoders  # noqa: F401
-        import prefect.flow_engine  # noqa: F401
-        import prefect.utilities.visualization  # noqa: F401
-        server.wait()
-
-
-def flow_run_settings(server: TemporaryServer | None):
-    """Prefect's settings for the command's flow run. On its temporary server, no heartbeats: they let a server
-    that outlives a crashed run mark it crashed, and this one ends with the command; and the run's end waits up
-    to a second for the heartbeat thread's sleep."""
-    if server is None:
-        return nullcontext()
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
-
-
 def run_evaluation(args, console) -> int:
     """With a Prefect API configured, the evaluation is a flow run on that server; without, its steps run on the
-    worker pool alone (flows/evaluation.py), with no temporary server to wait for."""
+    worker pool alone (flows/evaluation.py)."""
+    from flows.compute import prestart
     from flows.evaluation import evaluate_on_workers, evaluation_options, pool_size
     from tasks.evaluate import load_corpus
 
@@ -176,7 +120,7 @@ def run_evaluation(args, console) -> int:
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
-    start_workers(None, pool_size(documents.height))  # they import while Prefect's settings load, for the API
+    prestart(pool_size(documents.height))  # the workers import while Prefect's settings load, for the API
     if not configured_api_url():
         try:
             print(evaluate_on_workers(args.corpus, documents, args.data, options))
@@ -200,16 +144,16 @@ def run_evaluation(args, console) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Registered first, so run last: the exit handlers before it (Prefect's last events and logs, the temporary
-    # server's stop) have run; what the interpreter's collector would then walk for 0.7 to 1 s, the 200,000 objects
-    # of Prefect's and pydantic's models, ends with the process without it.
+    # Registered first, so run last: the exit handlers before it (Prefect's last events and logs) have run; what
+    # the interpreter's collector would then walk for 0.7 to 1 s, the 200,000 objects of Prefect's and pydantic's
+    # models, ends with the process without it.
     atexit.register(gc.freeze)
     args = parser().parse_args(argv)
     if args.command == "run":
-        # Until its flow run starts the command mostly imports (Prefect's client, polars): the collector, which
-        # would walk their hundreds of thousands of new objects again and again, waits (0.23 of 1.2 s of CPU);
-        # run_flow freezes what they built and restarts it; a run that ends before its flow run (bad options,
-        # nothing new, a server that failed) gets it back below, for a Python caller's process.
+        # Until its run starts the command mostly imports (polars, Prefect's settings or client): the collector,
+        # which would walk their hundreds of thousands of new objects again and again, waits (0.23 of 1.2 s of
+        # CPU); start_run freezes what they built and restarts it; a run that ends before it starts (bad options,
+        # nothing new) gets it back below, for a Python caller's process.
         gc.disable()
     quiet = args.command != "serve" and not args.verbose  # a service keeps Prefect's logs
     for name, value in PREFECT_DEFAULTS.items():
@@ -220,11 +164,6 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=True, soft_wrap=True)  # a message stays one line, whatever the width
     try:
         return run_command(args, console)
-    except ServerFailed as error:
-        from rich.markup import escape
-
-        console.print("[red]error:[/red]", escape(str(error)))
-        return 1
     finally:
         gc.enable()
 
@@ -246,18 +185,18 @@ def run_command(args, console) -> int:
 
 
 def run_digest(args, console) -> int:
-    """`seed-digest run`: the options checked, what needs no flow run answered, else the flow run."""
+    """`seed-digest run`: the options checked, what needs no run answered, else the run: a flow run when Prefect's
+    settings name an API, else the same steps without Prefect."""
     problem = option_problem(args)
     if problem:
         console.print(f"[red]error:[/red] {problem}")
         return 2
-    server = temporary_server(args.verbose)  # it boots while we check
     answer = answer_without_prefect(args)
-    from flows.plan import plan  # the stage libraries load while the server starts
+    from flows.plan import plan
 
     try:
-        length = plan(args.source, args.data, args.algorithm, args.sentences, args.ratio, args.words, args.language,
-                      args.batch_size, args.min_sentences, args.near_duplicate_threshold, args.fetch_timeout).summary
+        run_plan = plan(args.source, args.data, args.algorithm, args.sentences, args.ratio, args.words, args.language,
+                        args.batch_size, args.min_sentences, args.near_duplicate_threshold, args.fetch_timeout)
     except ValueError as error:
         console.print(f"[red]error:[/red] {in_flags(str(error))}")
         return 2
@@ -265,8 +204,17 @@ def run_digest(args, console) -> int:
         status, message = answer
         console.print(message)
         return status
-    signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: Prefect records the run as crashed, the workers are killed
-    return run_flow(args, console, server_of_run(server), length)
+    signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: a flow run is recorded as crashed, the workers are killed
+    from flows.compute import prestart
+
+    prestart(args.workers, args.dask_address)  # the workers import the stage libraries while Prefect's settings load
+    if configured_api_url():
+        return run_flow(args, console, run_plan.summary)
+    if args.credentials_block:
+        console.print(f"[red]error:[/red] --credentials-block {args.credentials_block} names a Prefect Secret block, "
+                      f"which is read through a Prefect API, and Prefect's settings name none: {API_PLACES}")
+        return 2
+    return run_without_prefect(args, console, run_plan)
 
 
 def _stop(signum, frame) -> None:
@@ -330,6 +278,10 @@ RUN_UNFINISHED = ("Whatever the run had not committed (a run is in the tables on
 EVALUATION_UNFINISHED = "Run it again once the server answers."
 
 
+API_PLACES = ("the environment; a .env, prefect.toml or pyproject.toml here; or the active profile (`prefect config "
+              "set PREFECT_API_URL=...`)")
+
+
 def failure(error: BaseException, unfinished: str = RUN_UNFINISHED) -> str:
     """A failed flow run's message; a Prefect API that does not answer is said as such, with where it was named
     (Prefect says "Connection refused"), and what became of the unfinished work."""
@@ -337,32 +289,35 @@ def failure(error: BaseException, unfinished: str = RUN_UNFINISHED) -> str:
     from prefect.settings import PREFECT_API_URL
 
     if isinstance(error, httpx.TransportError) or "Failed to reach API" in str(error):
-        return (f"no answer from the Prefect API at {PREFECT_API_URL.value()}, which Prefect's settings name (the "
-                f"environment; a .env, prefect.toml or pyproject.toml here; or the active profile) ({error}). "
-                f"{unfinished}")
+        return (f"no answer from the Prefect API at {PREFECT_API_URL.value()}, which Prefect's settings name "
+                f"({API_PLACES}) ({error}). {unfinished}")
     return str(error)
 
 
-def run_flow(args, console, server, length) -> int:
-    from prefect.exceptions import TerminationSignal
-    from rich.console import Console
-    from rich.table import Table
-
-    from flows.digest import digest
-    from tasks.fetch import redact
-
-    start_workers(server, args.workers, args.dask_address)
+def start_run() -> None:
+    """The command's imports are done: what they built is frozen, out of the collector's walks, which resume."""
     gc.freeze()
     gc.enable()
+
+
+def show_progress(args) -> bool:
+    return not args.no_progress and sys.stderr.isatty()
+
+
+def run_flow(args, console, length) -> int:
+    """The run as a flow run on the configured Prefect API."""
+    from prefect.exceptions import TerminationSignal
+
+    from flows.digest import digest
+
+    start_run()
     try:
-        with flow_run_settings(server):
-            state = digest(source=args.source, data_dir=args.data, algorithm=args.algorithm,
-                           sentences=length.sentences, ratio=length.ratio, words=length.words,
-                           language=args.language, batch_size=args.batch_size, min_sentences=args.min_sentences,
-                           near_duplicate_threshold=args.near_duplicate_threshold, lock_timeout=args.lock_timeout,
-                           workers=args.workers, dask_address=args.dask_address, fetch_timeout=args.fetch_timeout,
-                           credentials_block=args.credentials_block,
-                           show_progress=not args.no_progress and sys.stderr.isatty(), return_state=True)
+        state = digest(source=args.source, data_dir=args.data, algorithm=args.algorithm, sentences=length.sentences,
+                       ratio=length.ratio, words=length.words, language=args.language, batch_size=args.batch_size,
+                       min_sentences=args.min_sentences, near_duplicate_threshold=args.near_duplicate_threshold,
+                       lock_timeout=args.lock_timeout, workers=args.workers, dask_address=args.dask_address,
+                       fetch_timeout=args.fetch_timeout, credentials_block=args.credentials_block,
+                       show_progress=show_progress(args), return_state=True)
     except TerminationSignal:  # Prefect's SIGTERM bridge, handed the signal by flows/stopping.py
         raise KeyboardInterrupt from None
     except Exception as error:  # noqa: BLE001 - Prefect could not even start or end the flow run
@@ -371,7 +326,39 @@ def run_flow(args, console, server, length) -> int:
     if state.is_failed():
         console.print(f"[red]error:[/red] {failure(state.result(raise_on_failure=False))}")
         return 1
-    report = state.result()
+    return print_report(state.result(), args, console)
+
+
+def run_without_prefect(args, console, run_plan) -> int:
+    """The run's steps on the worker pool, handed there by threads of this process: no Prefect API is
+    configured, and a temporary Prefect server's boot (2 s of its own CPU on 2 cores) would be most of a small
+    run's time, for a flow run that no server shows once the command ends."""
+    import logging
+
+    from flows.digest_steps import digest_in_threads
+
+    logger = logging.getLogger("seed-digest")
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)-7s | %(message)s")
+    else:
+        logger.setLevel(logging.CRITICAL)  # as Prefect's logs of a flow run are, unless --verbose
+    start_run()
+    try:
+        report = digest_in_threads(run_plan, logger, args.lock_timeout, args.dask_address, args.workers,
+                                   show_progress(args))
+    except Exception as error:  # noqa: BLE001 - one line, as a failed flow run is told
+        console.print(f"[red]error:[/red] {error}")
+        return 1
+    return print_report(report, args, console)
+
+
+def print_report(report, args, console) -> int:
+    """What the run did, as a table on standard output ("nothing new" as a message, on `console`)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tasks.fetch import redact
+
     if report.run_id is None:
         console.print(f"nothing new: {report.files} file(s) under {redact(args.source)}, "
                       f"{report.already_recorded} input(s) already recorded in {args.data}")

@@ -7,7 +7,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.server import ApiWatch
+from flows.api_watch import ApiWatch
 from tasks.clean import CleanOptions
 from tasks.compact import CompactionReport, compact_store
 from tasks.dedup import DedupOptions

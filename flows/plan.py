@@ -1,6 +1,6 @@
 """A run's plan: its parameters checked and turned into each stage's options, before anything starts.
 
-Free of Prefect, so the command line can check its options while its Prefect server starts.
+Free of Prefect, so the command line checks its options without loading it.
 """
 
 import json

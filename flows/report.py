@@ -3,9 +3,10 @@
 import polars as pl
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.digest_steps import SAMPLE_SUMMARIES
+
 COUNTS = ("files", "fetched", "skipped", "already_recorded", "inputs", "documents", "duplicates", "rejects",
           "summaries")
-SAMPLE_SUMMARIES = 3
 
 
 def counts_table(report) -> list[dict]:

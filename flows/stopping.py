@@ -11,6 +11,7 @@ nothing swallows it. A second signal of the same kind goes to that handler at on
 
 import signal
 import threading
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -78,11 +79,11 @@ def check_stop() -> None:
 
 
 def result_when_done(future):
-    """A Prefect future's result, taking stop requests while it waits (a future of a task runner that wraps no
-    concurrent future is waited for as it is)."""
-    wrapped = getattr(future, "wrapped_future", None)
-    while wrapped is not None and not wrapped.done():
+    """A future's result (a Prefect task run's or a thread's), taking stop requests while it waits (a future of a
+    Prefect task runner that wraps no concurrent future is waited for as it is)."""
+    waited = getattr(future, "wrapped_future", future)
+    while isinstance(waited, Future) and not waited.done():
         check_stop()
-        future.wait(CHECK_SECONDS)
+        wait([waited], CHECK_SECONDS)
     check_stop()
     return future.result()

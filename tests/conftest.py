@@ -89,3 +89,16 @@ def alive(processes) -> list[str]:
         except psutil.NoSuchProcess:
             pass
     return running
+
+
+# Columns that say when or in which run a row was made: everything else of two runs of the same inputs must match.
+RUN_COLUMNS = {"run_id", "fetched_at", "run_date"}
+TABLE_KEYS = (("documents", "input_id"), ("duplicates", "input_id"), ("rejects", "input_id"), ("summaries", "doc_id"))
+
+
+def written_rows(data, name: str, key: str):
+    """A table's rows as a run wrote them, in a stable order, without the columns that say which run."""
+    import polars as pl
+
+    frame = pl.read_parquet(f"{data}/{name}/*/*.parquet")
+    return frame.select(sorted(set(frame.columns) - RUN_COLUMNS)).sort(key, "path" if "path" in frame.columns else key)

@@ -1,15 +1,12 @@
 """The README's run command path: `seed-digest run` on a fresh Prefect home, its output and exit codes."""
 
 import gc
-import json
 import os
 import subprocess
 import sys
-import urllib.request
 
 import polars as pl
 
-from flows.server import TemporaryServer
 from tests.conftest import SEED
 
 
@@ -20,26 +17,7 @@ def run_cli(*args: str, home) -> subprocess.CompletedProcess:
                           env=env, timeout=600)
 
 
-def recorded_states(home, monkeypatch) -> dict[str, list[str]]:
-    """The states of the flow runs and task runs that a later server of the Prefect home `home` shows."""
-    monkeypatch.setenv("PREFECT_HOME", str(home))
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    server = TemporaryServer()  # it sets PREFECT_API_URL in this process, removed below for the tests after
-    try:
-        server.wait()
-        states = {}
-        for kind in ("flow_runs", "task_runs"):
-            request = urllib.request.Request(f"{server.api_url}/{kind}/filter", data=b"{}", method="POST",
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                states[kind] = sorted(run["state_type"] for run in json.load(answer))
-        return states
-    finally:
-        server.stop()
-        del os.environ["PREFECT_API_URL"]
-
-
-def test_cli_runs_on_a_fresh_prefect_home_without_tracebacks(tmp_path, monkeypatch):
+def test_cli_runs_on_a_fresh_prefect_home_without_tracebacks(tmp_path):
     seeds, data, home = tmp_path / "seeds", tmp_path / "data", tmp_path / "prefect-home"
     seeds.mkdir()
     (seeds / "seed.txt").write_bytes(SEED.read_bytes())
@@ -53,10 +31,21 @@ def test_cli_runs_on_a_fresh_prefect_home_without_tracebacks(tmp_path, monkeypat
     again = run_cli("--source", str(seeds), "--data", str(data), home=home)
     assert again.returncode == 0 and "nothing new" in again.stderr
     assert "Traceback" not in again.stdout + again.stderr
-    # The first run's temporary server recorded its flow run and its three batch tasks (read, clean, summarize)
-    # with their final states, though its recorder writes in batches (flows/server.py); "nothing new" is answered
-    # before any flow run.
-    assert recorded_states(home, monkeypatch) == {"flow_runs": ["COMPLETED"], "task_runs": ["COMPLETED"] * 3}
+    # No Prefect API is configured: the run was not a flow run, and no Prefect server made a database
+    assert pl.read_parquet(data / "runs" / "*" / "*.parquet")["flow_run_id"].to_list() == [None]
+    assert not list(home.glob("*.db"))
+
+
+def test_a_credentials_block_without_a_prefect_api_is_told_in_one_line(tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "seed.txt").write_bytes(SEED.read_bytes())
+    refused = run_cli("--source", str(seeds), "--data", str(tmp_path / "data"), "--credentials-block", "store",
+                      home=tmp_path / "h")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("error: --credentials-block store names a Prefect Secret block, which is read "
+                                     "through a Prefect API, and Prefect's settings name none"), refused.stderr
+    assert not (tmp_path / "data" / "runs").exists()
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path):
@@ -67,12 +56,12 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     assert usage.returncode == 2 and "unknown --algorithm 'nope'" in usage.stderr
 
 
-def test_a_run_that_ends_before_its_flow_run_gives_a_python_caller_its_collector_back(tmp_path, monkeypatch):
+def test_a_run_that_ends_before_it_starts_gives_a_python_caller_its_collector_back(tmp_path, monkeypatch):
     from flows.cli import PREFECT_DEFAULTS, main
 
     for name, value in PREFECT_DEFAULTS.items():  # main sets them in this process: undone at the test's end
         monkeypatch.setenv(name, value)
-    assert main(["run", "--data", str(tmp_path / "data"), "--batch-size", "0"]) == 2  # before any server starts
+    assert main(["run", "--data", str(tmp_path / "data"), "--batch-size", "0"]) == 2  # told before any work
     assert gc.isenabled()
 
 
@@ -198,21 +187,4 @@ def test_an_api_that_the_prefect_profile_names_and_that_does_not_answer_is_told_
         assert "Traceback" not in failed.stderr, (name, failed.stderr)
         assert failed.stderr.strip().splitlines()[-1].startswith(
             "error: no answer from the Prefect API at http://127.0.0.1:9/api, which Prefect's settings name"), name
-    assert not list(home.glob("*.db"))  # the temporary server, held while the command looked, opened nothing
-
-
-def test_a_temporary_server_that_cannot_start_is_told_with_its_reason_and_no_traceback_of_ours(tmp_path):
-    seeds, blocker = tmp_path / "seeds", tmp_path / "a-file"
-    seeds.mkdir()
-    (seeds / "seed.txt").write_bytes(SEED.read_bytes())
-    blocker.write_text("")
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "h"),
-           "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{blocker}/prefect.db"}  # under a file
-    env.pop("PREFECT_API_URL", None)
-    failed = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds), "--data",
-                             str(tmp_path / "data"), "--no-progress"], capture_output=True, text=True, env=env,
-                            timeout=600)
-    assert failed.returncode == 1
-    assert failed.stderr.startswith("error: the temporary Prefect server exited with status"), failed.stderr
-    assert "unable to open database file" in failed.stderr  # the server's own reason, from its output's end
-    assert not (tmp_path / "data" / "runs").exists()
+    assert not list(home.glob("*.db"))  # no Prefect server of the command's own made a database

@@ -2,20 +2,12 @@
 
 import sys
 
-import polars as pl
 import pytest
 
 from flows.digest import digest
+from tests.conftest import TABLE_KEYS, written_rows
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
-
-# Columns that say when or in which run a row was made: everything else must match.
-RUN_COLUMNS = {"run_id", "fetched_at", "run_date"}
-
-
-def table(data, name: str, key: str) -> pl.DataFrame:
-    frame = pl.read_parquet(f"{data}/{name}/*/*.parquet")
-    return frame.select(sorted(set(frame.columns) - RUN_COLUMNS)).sort(key, "path" if "path" in frame.columns else key)
 
 
 def test_dask_cluster_run_matches_the_local_run(corpus, tmp_path):
@@ -34,6 +26,5 @@ def test_dask_cluster_run_matches_the_local_run(corpus, tmp_path):
     assert finished.get("summarize_batch", 0) >= 1, finished
     assert (report.documents, report.duplicates, report.rejects) == (6, 2, 5)
     assert set(prefect_on_workers.values()) == {False}  # the workers never import Prefect: no server of theirs
-    for name, key in (("documents", "input_id"), ("duplicates", "input_id"), ("rejects", "input_id"),
-                      ("summaries", "doc_id")):
-        assert table(local, name, key).equals(table(remote, name, key)), name
+    for name, key in TABLE_KEYS:
+        assert written_rows(local, name, key).equals(written_rows(remote, name, key)), name

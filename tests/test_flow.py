@@ -9,7 +9,7 @@ import pytest
 
 from flows.digest import digest
 from tasks.store import LOCK_NAME, StoreBusy
-from tests.conftest import article
+from tests.conftest import TABLE_KEYS, article, written_rows
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -69,6 +69,27 @@ def test_end_to_end_accounts_for_every_input(corpus, tmp_path, seed_text):
                               ("i_empty.txt", None, "empty"), ("j_binary.txt", None, "binary"),
                               ("k_one_sentence.txt", None, "too_short")], key=str)
     assert all(detail for (detail,) in sql(data, "select detail from {rejects}"))
+
+
+def test_a_run_without_prefect_writes_what_the_flow_writes(corpus, tmp_path):
+    """With no Prefect API configured, `seed-digest run` hands the flow's batch steps to the pool from threads of
+    its own (flows/digest_steps.py): the same rows in every table; its runs row names no flow run."""
+    import logging
+
+    from flows.digest_steps import digest_in_threads
+    from flows.plan import plan
+
+    flow_data, plain_data = tmp_path / "flow", tmp_path / "plain"
+    digest(source=str(corpus), data_dir=str(flow_data), batch_size=3)
+    run_plan = plan(str(corpus), str(plain_data), "newsrank", 3, None, None, None, 3, 2, 0.8)
+    report = digest_in_threads(run_plan, logging.getLogger("test"), 0.0, None, None, False)
+    assert (report.inputs, report.documents, report.duplicates, report.rejects, report.summaries) == (13, 6, 2, 5, 6)
+    for name, key in TABLE_KEYS:
+        assert written_rows(flow_data, name, key).equals(written_rows(plain_data, name, key)), name
+    runs = {data: scan(data, "runs").row(0, named=True) for data in (flow_data, plain_data)}
+    assert runs[flow_data]["flow_run_id"] is not None and runs[plain_data]["flow_run_id"] is None
+    counts = ("files", "inputs", "documents", "duplicates", "rejects", "summaries")
+    assert [runs[flow_data][c] for c in counts] == [runs[plain_data][c] for c in counts]
 
 
 def test_rerun_adds_no_rows_and_new_files_are_added_alone(corpus, tmp_path):

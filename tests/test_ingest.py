@@ -114,13 +114,18 @@ def test_permission_denied_is_a_reject_but_an_io_error_is_retried(tmp_path, monk
         read_inputs(files)
 
 
-def test_ingest_task_retries_transient_errors_with_backoff(tmp_path, monkeypatch, prefect_server):
+@pytest.mark.parametrize("steps", ["prefect", "threads"])
+def test_a_read_batch_is_tried_again_after_a_transient_error(steps, tmp_path, monkeypatch, prefect_server):
+    """As the flow's Prefect task (retried by Prefect) and as a run without Prefect hands it out (ThreadSteps)."""
     from prefect import flow
 
-    import flows.digest
+    import flows.digest_steps
     from flows.compute import workers
-    from flows.digest import Carried, read_task
+    from flows.digest import PrefectTasks
+    from flows.digest_steps import Carried, ThreadSteps, read_step
+    from flows.stopping import result_when_done
     from tasks.batches import files_frame
+    from tasks.fetch import FetchOptions
 
     if not os.path.exists("/proc/self/mem"):
         pytest.skip("needs Linux's /proc/self/mem for a real EIO in the worker process")
@@ -131,7 +136,7 @@ def test_ingest_task_retries_transient_errors_with_backoff(tmp_path, monkeypatch
     # reads fail with a real EIO (the worker's own /proc/self/mem at offset 0), the retry reads the text again.
     seed.unlink()
     seed.symlink_to("/proc/self/mem")
-    real_run_batch, attempts = flows.digest.run_batch, []
+    real_run_batch, attempts = flows.digest_steps.run_batch, []
 
     def flaky_then_repaired(batch):
         attempts.append(batch)
@@ -142,12 +147,22 @@ def test_ingest_task_retries_transient_errors_with_backoff(tmp_path, monkeypatch
                 seed.unlink()
                 seed.write_text("Some text. More text.")
 
-    monkeypatch.setattr(flows.digest, "run_batch", flaky_then_repaired)
+    monkeypatch.setattr(flows.digest_steps, "run_batch", flaky_then_repaired)
+    monkeypatch.setattr(flows.digest_steps, "READ_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    read_task = PrefectTasks.tasks[read_step]
+    monkeypatch.setitem(PrefectTasks.tasks, read_step, read_task.with_options(retry_delay_seconds=0))
+    arguments = (read_step, Carried(files_frame(files)), FetchOptions(), Carried(None))
 
     @flow
-    def ingest_once():
+    def read_once():
         with workers(count=1):
-            return read_task.with_options(retry_delay_seconds=0)(Carried(files_frame(files)))
+            return result_when_done(PrefectTasks().submit(*arguments))
 
-    frames = ingest_once()
+    if steps == "prefect":
+        frames = read_once()
+    else:
+        threads = ThreadSteps()
+        with workers(count=1):
+            frames = result_when_done(threads.submit(*arguments))
+        threads.close()
     assert len(attempts) == 2 and frames["normalized"].height == 1 and frames["rejects"].height == 0

@@ -114,8 +114,7 @@ def test_deployed_flow_runs_on_a_worker_and_writes_parquet(server, tmp_path):
 
 def test_an_ad_hoc_run_goes_to_the_api_of_the_active_prefect_profile(server, tmp_path):
     """`prefect config set PREFECT_API_URL=...` (or `prefect cloud login`) configures the API in a profile, not in
-    the environment: the command's run and evaluation go there, and its temporary server, started while it looked,
-    stops before it has made a database."""
+    the environment: the command's run and evaluation go there, as flow runs."""
     home, seeds, data = tmp_path / "home", tmp_path / "seeds", tmp_path / "data"
     home.mkdir()
     (home / "profiles.toml").write_text(f'active = "team"\n[profiles.team]\nPREFECT_API_URL = '
@@ -128,7 +127,7 @@ def test_an_ad_hoc_run_goes_to_the_api_of_the_active_prefect_profile(server, tmp
     assert done.returncode == 0, done.stderr
     flow_run_id = pl.read_parquet(data / "runs" / "*" / "*.parquet")["flow_run_id"].item()
     assert api(server, "GET", f"/flow_runs/{flow_run_id}")["state"]["type"] == "COMPLETED"
-    assert not list(home.glob("*.db"))  # no temporary server opened a database in the command's home
+    assert not list(home.glob("*.db"))  # no Prefect server of the command's own made a database in its home
 
     corpus = tmp_path / "one.jsonl"
     corpus.write_text(json.dumps({"id": "d1", "text": SEED.read_text(encoding="utf-8"), "reference": "A line."}) + "\n",
