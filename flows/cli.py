@@ -212,7 +212,7 @@ def run_digest(args, console) -> int:
         return run_flow(args, console, run_plan.summary)
     if args.credentials_block:
         console.print(f"[red]error:[/red] --credentials-block {args.credentials_block} names a Prefect Secret block, "
-                      f"which is read through a Prefect API, and Prefect's settings name none: {API_PLACES}")
+                      f"which is read through a Prefect API, and Prefect's settings name none ({API_PLACES})")
         return 2
     return run_without_prefect(args, console, run_plan)
 
