@@ -102,12 +102,12 @@ def body_seconds(data: Path) -> float:
     return (run["finished_at"] - run["started_at"]).total_seconds()
 
 
-def measure(command: list[str]) -> tuple[float, int, int]:
+def measure(command: list[str], environment: dict | None = None) -> tuple[float, int, int]:
     """Wall seconds and peak tree RSS and PSS (KiB) of a command. The RSS sum counts a page shared by several
     processes (a library's code) once per process; PSS divides it among them, so its sum is the memory the tree
     occupies. RSS is sampled every 0.1 s; PSS, which the kernel must count page by page, every second."""
     began = time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak_rss = peak_pss = 0
     samples = 0
     while process.poll() is None:
@@ -124,10 +124,14 @@ def measure(command: list[str]) -> tuple[float, int, int]:
 
 
 def run_corpus(seeds: Path, data: Path, documents: int, workers: int) -> None:
+    # The command as an ad hoc run with no Prefect API configured, whatever this shell's environment or Prefect
+    # profile names: a Prefect home of its own, without profiles.
+    no_api = {name: value for name, value in os.environ.items() if name != "PREFECT_API_URL"}
+    no_api["PREFECT_HOME"] = str(data.with_name("prefect-home-unused"))
     run_seconds, run_rss, run_pss = measure([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds),
-                                                "--data", str(data), "--workers", str(workers), "--no-progress"])
+                                             "--data", str(data), "--workers", str(workers), "--no-progress"], no_api)
     again_seconds, _, _ = measure([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds),
-                                   "--data", str(data), "--no-progress"])
+                                   "--data", str(data), "--no-progress"], no_api)
     run = pl.read_parquet(data / "runs" / "*" / "*.parquet").row(0, named=True)
     loop_seconds, loop_rss, loop_pss = measure([sys.executable, "-c", PLAIN_LOOP, str(seeds)])
     sys.path.insert(0, str(REPO))
@@ -137,18 +141,16 @@ def run_corpus(seeds: Path, data: Path, documents: int, workers: int) -> None:
     home.mkdir()
     server = RealServer(home)
     server.start()
-    os.environ["PREFECT_API_URL"] = server.env["PREFECT_API_URL"]  # for the commands started from here on
     try:
         # A running server has served runs before: the first requests of its life (FastAPI builds its routes on
         # the first call, about 0.8 s here) are paid by a small run of the bundled seed, not by the measured one.
         measure([sys.executable, "-m", "flows.cli", "run", "--source", "seeds", "--data", str(data.with_name("first")),
-                 "--no-progress"])
+                 "--no-progress"], server.env)
         served_seconds, served_rss, served_pss = measure(
             [sys.executable, "-m", "flows.cli", "run", "--source", str(seeds), "--data", str(data.with_name("served")),
-             "--workers", str(workers), "--no-progress"])
+             "--workers", str(workers), "--no-progress"], server.env)
     finally:
         server.stop()
-        del os.environ["PREFECT_API_URL"]
     served_outside = served_seconds - body_seconds(data.with_name("served"))
     stages = run["stage_seconds"]
     body = body_seconds(data)

@@ -104,6 +104,14 @@ def configured_api_url() -> str | None:
     return get_current_settings().api.url
 
 
+def tell_error(console, message: str) -> None:
+    """An error as the command's one line; the message is plain text (a source's path may hold "[/x]", which rich
+    would read as markup)."""
+    from rich.markup import escape
+
+    console.print("[red]error:[/red]", escape(message))
+
+
 def run_evaluation(args, console) -> int:
     """With a Prefect API configured, the evaluation is a flow run on that server; without, its steps run on the
     worker pool alone (flows/evaluation.py)."""
@@ -118,14 +126,14 @@ def run_evaluation(args, console) -> int:
             raise ValueError(f"no corpus file at {args.corpus}")
         documents = load_corpus(args.corpus)  # a bad record is told now, not after the workers start
     except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
+        tell_error(console, str(error))
         return 2
     prestart(pool_size(documents.height))  # the workers import while Prefect's settings load, for the API
     if not configured_api_url():
         try:
             print(evaluate_on_workers(args.corpus, documents, args.data, options))
         except Exception as error:  # noqa: BLE001 - one line, as a failed flow run is told
-            console.print(f"[red]error:[/red] {type(error).__name__}: {error}")
+            tell_error(console, f"{type(error).__name__}: {error}")
             return 1
         return 0
     from flows.evaluate import evaluate
@@ -134,10 +142,10 @@ def run_evaluation(args, console) -> int:
         state = evaluate(corpus=args.corpus, data_dir=args.data, algorithms=algorithms, language=args.language,
                          resamples=args.resamples, return_state=True)
     except Exception as error:  # noqa: BLE001 - Prefect could not even start or end the flow run
-        console.print(f"[red]error:[/red] {failure(error, EVALUATION_UNFINISHED)}")
+        tell_error(console, failure(error, EVALUATION_UNFINISHED))
         return 1
     if state.is_failed():
-        console.print(f"[red]error:[/red] {failure(state.result(raise_on_failure=False), EVALUATION_UNFINISHED)}")
+        tell_error(console, failure(state.result(raise_on_failure=False), EVALUATION_UNFINISHED))
         return 1
     print(state.result())
     return 0
@@ -179,6 +187,8 @@ def run_command(args, console) -> int:
     try:
         return run_digest(args, console)
     except KeyboardInterrupt:  # from the command's start: a traceback would say nothing more
+        for signum in (signal.SIGINT, signal.SIGTERM):  # the stop is done: a second one would cut this line short
+            signal.signal(signum, signal.SIG_IGN)
         console.print("stopped: a run stopped before its commit leaves nothing in the tables (the next run "
                       "removes what it had staged)")
         return 130
@@ -187,9 +197,10 @@ def run_command(args, console) -> int:
 def run_digest(args, console) -> int:
     """`seed-digest run`: the options checked, what needs no run answered, else the run: a flow run when Prefect's
     settings name an API, else the same steps without Prefect."""
+    signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: a flow run is recorded as crashed, the workers are killed
     problem = option_problem(args)
     if problem:
-        console.print(f"[red]error:[/red] {problem}")
+        tell_error(console, problem)
         return 2
     answer = answer_without_prefect(args)
     from flows.plan import plan
@@ -198,22 +209,24 @@ def run_digest(args, console) -> int:
         run_plan = plan(args.source, args.data, args.algorithm, args.sentences, args.ratio, args.words, args.language,
                         args.batch_size, args.min_sentences, args.near_duplicate_threshold, args.fetch_timeout)
     except ValueError as error:
-        console.print(f"[red]error:[/red] {in_flags(str(error))}")
+        tell_error(console, in_flags(str(error)))
         return 2
     if answer:
         status, message = answer
-        console.print(message)
+        if status:
+            tell_error(console, message)
+        else:
+            console.print(message, markup=False)
         return status
-    signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: a flow run is recorded as crashed, the workers are killed
+    if args.credentials_block and not configured_api_url():
+        tell_error(console, f"--credentials-block {args.credentials_block} names a Prefect Secret block, which is "
+                            f"read through a Prefect API, and Prefect's settings name none ({API_PLACES})")
+        return 2
     from flows.compute import prestart
 
     prestart(args.workers, args.dask_address)  # the workers import the stage libraries while Prefect's settings load
     if configured_api_url():
         return run_flow(args, console, run_plan.summary)
-    if args.credentials_block:
-        console.print(f"[red]error:[/red] --credentials-block {args.credentials_block} names a Prefect Secret block, "
-                      f"which is read through a Prefect API, and Prefect's settings name none ({API_PLACES})")
-        return 2
     return run_without_prefect(args, console, run_plan)
 
 
@@ -248,7 +261,7 @@ def option_problem(args) -> str | None:
 
 
 def answer_without_prefect(args) -> tuple[int, str] | None:
-    """(exit status, message) of what needs no flow run, found in about a second: a missing source, a data folder
+    """(exit status, message) of what needs no run, found in about a second: a missing source, a data folder
     another run still holds after --lock-timeout, nothing new to read. None when there is work to do. An HTTP source
     is left to the flow: its pages are checked by the workers' conditional requests, and its feed is fetched once."""
     from tasks.fetch import HTTP_SCHEMES, scheme_of
@@ -263,10 +276,8 @@ def answer_without_prefect(args) -> tuple[int, str] | None:
             recorded = recorded_files(args.data)
             files = list_source(args.source, recorded)
             new, _, already_recorded = new_files(files, recorded)
-    except (FileNotFoundError, ValueError, ImportError) as error:
-        return 1, f"[red]error:[/red] {error}"
-    except StoreBusy as error:
-        return 1, f"[red]error:[/red] {error}"
+    except (FileNotFoundError, ValueError, ImportError, StoreBusy) as error:
+        return 1, str(error)
     if not new:
         return 0, (f"nothing new: {len(files)} file(s) under {args.source}, "
                    f"{already_recorded} input(s) already recorded in {args.data}")
@@ -321,10 +332,10 @@ def run_flow(args, console, length) -> int:
     except TerminationSignal:  # Prefect's SIGTERM bridge, handed the signal by flows/stopping.py
         raise KeyboardInterrupt from None
     except Exception as error:  # noqa: BLE001 - Prefect could not even start or end the flow run
-        console.print(f"[red]error:[/red] {failure(error)}")
+        tell_error(console, failure(error))
         return 1
     if state.is_failed():
-        console.print(f"[red]error:[/red] {failure(state.result(raise_on_failure=False))}")
+        tell_error(console, failure(state.result(raise_on_failure=False)))
         return 1
     return print_report(state.result(), args, console)
 
@@ -347,7 +358,7 @@ def run_without_prefect(args, console, run_plan) -> int:
         report = digest_in_threads(run_plan, logger, args.lock_timeout, args.dask_address, args.workers,
                                    show_progress(args))
     except Exception as error:  # noqa: BLE001 - one line, as a failed flow run is told
-        console.print(f"[red]error:[/red] {error}")
+        tell_error(console, str(error))
         return 1
     return print_report(report, args, console)
 
@@ -361,7 +372,7 @@ def print_report(report, args, console) -> int:
 
     if report.run_id is None:
         console.print(f"nothing new: {report.files} file(s) under {redact(args.source)}, "
-                      f"{report.already_recorded} input(s) already recorded in {args.data}")
+                      f"{report.already_recorded} input(s) already recorded in {args.data}", markup=False)
         return 0
     table = Table(title=f"run {report.run_id}")
     columns = ("files", "fetched", "skipped", "already recorded", "inputs", "documents", "duplicates", "rejects",

@@ -2,9 +2,10 @@
 
 Prefect's task of a batch (or, in a run without Prefect, a thread) runs in the flow's own process and hands the
 batch's pure function (tasks/batches.py) to the pool, so the workers never import Prefect nor start a Prefect
-server of their own: a run talks to one Prefect API, and no batch pays a worker's start-up again. A worker that dies (a segfault, the kernel's
-out-of-memory killer) costs only the batches it held: the pool is restarted, and the batch runs again input
-by input, each in a process of its own, so that the input that kills it becomes a reject and the rest go on.
+server of their own: a run talks to one Prefect API, and no batch pays a worker's start-up again. A worker that
+dies (a segfault, the kernel's out-of-memory killer) costs only the batches it held: the pool is restarted, and
+the batch runs again input by input, each in a process of its own, so that the input that kills it becomes a
+reject and the rest go on.
 """
 
 import multiprocessing

@@ -109,11 +109,12 @@ class Steps(Protocol):
 class ThreadSteps:
     """Each batch step in a thread of this process, which waits for the worker pool (or Dask cluster) that runs
     its pure function; a read batch that meets a transient source error is tried again after each of
-    READ_RETRY_DELAYS, as the flow's Prefect task is."""
+    READ_RETRY_DELAYS, as the flow's Prefect task is, and each new try is logged."""
 
-    def __init__(self, threads: int = 16):
+    def __init__(self, logger, threads: int = 16):
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="batch")
         self._closed = threading.Event()
+        self._logger = logger
 
     def submit(self, step, *arguments):
         return self._threads.submit(self._retried if step is read_step else step, *arguments)
@@ -122,7 +123,8 @@ class ThreadSteps:
         for delay in READ_RETRY_DELAYS:
             try:
                 return read_step(*arguments)
-            except TransientSourceError:
+            except TransientSourceError as error:
+                self._logger.warning("a read batch failed (%s); it is tried again in %g s", error, delay)
                 if self._closed.wait(delay):
                     raise PoolClosed() from None
         return read_step(*arguments)
@@ -355,7 +357,7 @@ def run_steps(run: Plan, steps: Steps, logger, lock_timeout: float, dask_address
 def digest_in_threads(run: Plan, logger, lock_timeout: float, dask_address: str | None, workers: int | None,
                       show_progress: bool) -> RunReport:
     """The run without Prefect: its batch steps handed to the pool by threads of this process."""
-    steps = ThreadSteps()
+    steps = ThreadSteps(logger)
     try:
         return run_steps(run, steps, logger, lock_timeout, dask_address, workers, show_progress)[0]
     finally:

@@ -41,10 +41,13 @@ def worker_start(owner: int, owner_started: float) -> None:
 
 
 def _end_with(owner: int, owner_started: float) -> None:
+    """Exit once the owner has ended: gone, its pid reused, or a zombie that its own parent has not reaped yet (a
+    killed command whose caller still reads the pipes that the workers hold open)."""
     while True:
         time.sleep(OWNER_CHECK_SECONDS)
         try:
-            if psutil.Process(owner).create_time() == owner_started:
+            process = psutil.Process(owner)
+            if process.create_time() == owner_started and process.status() != psutil.STATUS_ZOMBIE:
                 continue
         except psutil.NoSuchProcess:
             pass

@@ -54,6 +54,9 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     assert "error: seed source" in bad.stderr and "Traceback" not in bad.stderr
     usage = run_cli("--algorithm", "nope", home=tmp_path / "h")
     assert usage.returncode == 2 and "unknown --algorithm 'nope'" in usage.stderr
+    markup = run_cli("--source", str(tmp_path / "gone[/x]"), "--data", str(tmp_path / "data"), home=tmp_path / "h")
+    assert markup.returncode == 1 and "Traceback" not in markup.stderr  # a path is text, not rich markup
+    assert markup.stderr.startswith("error: seed source") and "gone[/x]" in markup.stderr, markup.stderr
 
 
 def test_a_run_that_ends_before_it_starts_gives_a_python_caller_its_collector_back(tmp_path, monkeypatch):

@@ -115,8 +115,11 @@ def test_permission_denied_is_a_reject_but_an_io_error_is_retried(tmp_path, monk
 
 
 @pytest.mark.parametrize("steps", ["prefect", "threads"])
-def test_a_read_batch_is_tried_again_after_a_transient_error(steps, tmp_path, monkeypatch, prefect_server):
-    """As the flow's Prefect task (retried by Prefect) and as a run without Prefect hands it out (ThreadSteps)."""
+def test_a_read_batch_is_tried_again_after_a_transient_error(steps, tmp_path, monkeypatch, caplog, prefect_server):
+    """As the flow's Prefect task (retried by Prefect) and as a run without Prefect hands it out (ThreadSteps),
+    which logs the new try."""
+    import logging
+
     from prefect import flow
 
     import flows.digest_steps
@@ -161,8 +164,10 @@ def test_a_read_batch_is_tried_again_after_a_transient_error(steps, tmp_path, mo
     if steps == "prefect":
         frames = read_once()
     else:
-        threads = ThreadSteps()
+        threads = ThreadSteps(logging.getLogger("seed-digest-test"))
         with workers(count=1):
             frames = result_when_done(threads.submit(*arguments))
         threads.close()
     assert len(attempts) == 2 and frames["normalized"].height == 1 and frames["rejects"].height == 0
+    if steps == "threads":
+        assert "a read batch failed (reading " in caplog.text and "tried again in 0 s" in caplog.text

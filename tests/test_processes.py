@@ -46,11 +46,31 @@ def assert_next_run_completes(command: list[str], environment: dict) -> None:
 
 
 def test_kill_9_of_the_command_ends_its_workers(tmp_path):
+    """Also while the killed command is a zombie that its caller has not reaped (as a caller that still reads the
+    pipes the workers hold open has not)."""
     run, descendants, command, environment = started_run(tmp_path)
     os.kill(run.pid, signal.SIGKILL)
-    run.wait()
     assert_all_gone(descendants)
+    run.wait()
     assert_next_run_completes(command, environment)
+
+
+def test_sigterm_while_the_command_waits_for_a_held_data_folder_stops_it_with_a_message(tmp_path):
+    from tasks.store import exclusive
+
+    seeds, data = tmp_path / "seeds", tmp_path / "data"
+    write_articles(seeds, range(2))
+    environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    environment["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    with exclusive(data, 0):
+        waiting = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--source", str(seeds), "--data",
+                                    str(data), "--lock-timeout", "60"], cwd=REPO, env=environment,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)  # well into the wait
+        waiting.send_signal(signal.SIGTERM)
+        out, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("stopped:"), err
 
 
 def test_sigterm_stops_the_command_in_seconds_with_a_message(tmp_path):
