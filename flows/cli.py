@@ -279,9 +279,13 @@ def answer_without_prefect(args) -> tuple[int, str] | None:
     except (FileNotFoundError, ValueError, ImportError, StoreBusy) as error:
         return 1, str(error)
     if not new:
-        return 0, (f"nothing new: {len(files)} file(s) under {args.source}, "
-                   f"{already_recorded} input(s) already recorded in {args.data}")
+        return 0, nothing_new(len(files), already_recorded, args.source, args.data)
     return None
+
+
+def nothing_new(files: int, already_recorded: int, source: str, data: str) -> str:
+    """The answer of a run that found nothing to read, before or in its run."""
+    return f"nothing new: {files} file(s) under {source}, {already_recorded} input(s) already recorded in {data}"
 
 
 RUN_UNFINISHED = ("Whatever the run had not committed (a run is in the tables only with its row in runs/) is removed "
@@ -371,8 +375,8 @@ def print_report(report, args, console) -> int:
     from tasks.fetch import redact
 
     if report.run_id is None:
-        console.print(f"nothing new: {report.files} file(s) under {redact(args.source)}, "
-                      f"{report.already_recorded} input(s) already recorded in {args.data}", markup=False)
+        console.print(nothing_new(report.files, report.already_recorded, redact(args.source), args.data),
+                      markup=False)
         return 0
     table = Table(title=f"run {report.run_id}")
     columns = ("files", "fetched", "skipped", "already recorded", "inputs", "documents", "duplicates", "rejects",
